@@ -1,0 +1,259 @@
+//! Domain values of the Habitat records: emails, roles, statuses, contribution types, dates.
+//!
+//! Each is parsed from already-trimmed text into a type that can only hold a valid value, with an
+//! error precise enough to become a diagnostic. Everything after validation works with these types,
+//! so no later stage re-checks a string.
+
+use std::fmt;
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+
+/// A member's email: matches the seed guide's `^[^\s@]+@[^\s@]+\.[^\s@]+$` and is stored lower-case,
+/// because the same person typed `Ada@Example.org` in one sheet and `ada@example.org` in another.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Email(String);
+
+impl Email {
+    pub fn parse(text: &str) -> Result<Email, &'static str> {
+        if text.is_empty() {
+            return Err("empty email");
+        }
+        if text.chars().any(char::is_whitespace) {
+            return Err("an email cannot contain spaces");
+        }
+        let Some((local, domain)) = text.split_once('@') else {
+            return Err("an email needs an @");
+        };
+        if domain.contains('@') {
+            return Err("an email has exactly one @");
+        }
+        if local.is_empty() {
+            return Err("nothing before the @");
+        }
+        // `[^\s@]+\.[^\s@]+`: some dot in the domain with at least one character on each side.
+        let dotted = domain
+            .char_indices()
+            .any(|(i, c)| c == '.' && i > 0 && i + 1 < domain.len());
+        if !dotted {
+            return Err("the domain needs a dot, as in example.org");
+        }
+        Ok(Email(text.to_lowercase()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Declares a closed set of lower-case words that maps one-to-one onto a PostgreSQL enum type.
+macro_rules! word_enum {
+    ($(#[$doc:meta])* $name:ident, $pg_type:literal, { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub const WORDS: &'static [&'static str] = &[$($text),+];
+            /// The PostgreSQL enum type this maps to.
+            pub const PG_TYPE: &'static str = $pg_type;
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            /// Exact, case-sensitive: the database enum is case-sensitive too.
+            pub fn parse(text: &str) -> Option<$name> {
+                match text { $($text => Some($name::$variant),)+ _ => None }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(self.as_str()) }
+        }
+    };
+}
+
+word_enum!(
+    /// A member's role in the cooperative.
+    Role, "member_role", { Member => "member", Steward => "steward", Admin => "admin" });
+word_enum!(
+    /// Whether a member is active.
+    MemberStatus, "member_status", { Active => "active", Inactive => "inactive", Pending => "pending" });
+word_enum!(
+    /// Labor earns patronage; capital and property add to the capital account.
+    ContributionType, "contribution_type", { Labor => "labor", Capital => "capital", Property => "property" });
+word_enum!(
+    /// Where a contribution is in its approval.
+    ContributionStatus, "contribution_status", { Pending => "pending", Approved => "approved", Rejected => "rejected" });
+word_enum!(
+    /// An allocation period's life cycle.
+    PeriodStatus, "period_status", { Open => "open", Closed => "closed", Archived => "archived" });
+
+impl ContributionType {
+    /// Whether an approved contribution of this type adds to the capital account balance.
+    pub fn is_capital(self) -> bool {
+        matches!(self, ContributionType::Capital | ContributionType::Property)
+    }
+}
+
+/// Why a date is not accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DateError {
+    /// Not written as `YYYY-MM-DD`.
+    Format,
+    /// Written right but not a day of the calendar, like 2025-02-30.
+    Calendar,
+}
+
+/// Parses a strict `YYYY-MM-DD` that is a real calendar date.
+pub fn parse_date(text: &str) -> Result<Date, DateError> {
+    let b = text.as_bytes();
+    let shaped = b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+    if !shaped {
+        return Err(DateError::Format);
+    }
+    let num = |range: std::ops::Range<usize>| -> i16 {
+        text[range]
+            .bytes()
+            .fold(0i16, |acc, c| acc * 10 + i16::from(c - b'0'))
+    };
+    let (year, month, day) = (num(0..4), num(5..7), num(8..10));
+    let month = i8::try_from(month).map_err(|_| DateError::Calendar)?;
+    let day = i8::try_from(day).map_err(|_| DateError::Calendar)?;
+    Date::new(year, month, day).map_err(|_| DateError::Calendar)
+}
+
+/// Parses a date, or (when `allow_timestamp`) a full RFC 3339 timestamp with an offset.
+pub fn parse_instant(text: &str, allow_timestamp: bool) -> Result<Timestamp, DateError> {
+    if allow_timestamp && text.len() > 10 {
+        return text.parse::<Timestamp>().map_err(|_| {
+            match parse_date(&text[..10.min(text.len())]) {
+                Err(DateError::Calendar) => DateError::Calendar,
+                _ => DateError::Format,
+            }
+        });
+    }
+    parse_date(text).map(midnight_utc)
+}
+
+/// A date-only value is midnight UTC of that day, never the machine's local midnight.
+pub fn midnight_utc(date: Date) -> Timestamp {
+    date.to_zoned(TimeZone::UTC)
+        .map(|z| z.timestamp())
+        .unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+/// The canonical text of an instant, used in SQLite and in checksums: RFC 3339, UTC, `Z`.
+pub fn format_instant(ts: Timestamp) -> String {
+    ts.to_string()
+}
+
+/// An ENS name: lower-case dotted labels ending in `.eth`, like `ada.habitat.eth`.
+pub fn is_ens_name(text: &str) -> bool {
+    let Some(stem) = text.strip_suffix(".eth") else {
+        return false;
+    };
+    !stem.is_empty()
+        && stem.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_follow_the_seed_pattern_and_fold_case() {
+        assert_eq!(
+            Email::parse("Ada@Example.ORG").map(|e| e.0),
+            Ok("ada@example.org".to_string())
+        );
+        assert!(Email::parse("a@b.c").is_ok());
+        assert!(Email::parse("a@b.c.d").is_ok());
+        for bad in [
+            "",
+            "ada",
+            "ada@",
+            "@example.org",
+            "ada@example",
+            "ada@@example.org",
+            "a da@example.org",
+            "ada@.org",
+            "ada@example.",
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad} should be rejected");
+        }
+        // `[^\s@]+\.[^\s@]+` only needs some inner dot: "a@b..c" matches the seed's regex.
+        assert!(Email::parse("a@b..c").is_ok());
+    }
+
+    #[test]
+    fn dates_are_strict_calendar_dates() {
+        assert!(parse_date("2025-01-01").is_ok());
+        assert!(parse_date("2024-02-29").is_ok());
+        assert_eq!(parse_date("2025-02-30"), Err(DateError::Calendar));
+        assert_eq!(parse_date("2025-13-01"), Err(DateError::Calendar));
+        assert_eq!(parse_date("2025-1-01"), Err(DateError::Format));
+        assert_eq!(parse_date("01/02/2025"), Err(DateError::Format));
+        assert_eq!(parse_date("2025-01-01T00:00:00Z"), Err(DateError::Format));
+    }
+
+    #[test]
+    fn date_only_values_are_midnight_utc() {
+        let ts = parse_instant("2025-12-31", true).unwrap_or(Timestamp::UNIX_EPOCH);
+        assert_eq!(format_instant(ts), "2025-12-31T00:00:00Z");
+        let ts = parse_instant("2025-12-31T18:30:00-05:00", true).unwrap_or(Timestamp::UNIX_EPOCH);
+        assert_eq!(format_instant(ts), "2025-12-31T23:30:00Z");
+        assert_eq!(
+            parse_instant("2025-12-31T18:30", true),
+            Err(DateError::Format)
+        );
+        assert_eq!(
+            parse_instant("2025-02-30T00:00:00Z", true),
+            Err(DateError::Calendar)
+        );
+        assert_eq!(
+            parse_instant("2025-12-31T00:00:00Z", false),
+            Err(DateError::Format)
+        );
+    }
+
+    #[test]
+    fn ens_names() {
+        assert!(is_ens_name("ada.habitat.eth"));
+        assert!(is_ens_name("ada.eth"));
+        for bad in ["Ada.eth", "ada.ETH", ".eth", "ada..eth", "ada", "ada_x.eth"] {
+            assert!(!is_ens_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn words_are_exact() {
+        assert_eq!(Role::parse("steward"), Some(Role::Steward));
+        assert_eq!(Role::parse("Steward"), None);
+        assert_eq!(
+            ContributionStatus::WORDS,
+            &["pending", "approved", "rejected"]
+        );
+        assert!(ContributionType::Property.is_capital());
+        assert!(!ContributionType::Labor.is_capital());
+    }
+}

@@ -1,0 +1,34 @@
+//! habitat-migrate: move a cooperative's records into the Habitat patronage accounting database,
+//! exactly, once, and provably.
+//!
+//! The pipeline is the architecture, and data flows one way through it:
+//!
+//! ```text
+//! source ─► validate ─► plan ─► store (PostgreSQL | SQLite) ─► verify ─► report
+//!              │                   ▲
+//!              └── diagnostic      └── backup, runlog
+//! ```
+//!
+//! - [`source`] reads CSV / JSON / JSON-lines files and streams records with editor line numbers;
+//! - [`validate`] applies the rules of SPEC §3 and yields typed rows ([`domain`], [`money`]);
+//! - [`plan`] classifies rows as insert / update / unchanged and keys contributions;
+//! - [`store`] is the one database abstraction with a PostgreSQL and a SQLite backend;
+//! - [`import`] runs a whole import in one transaction; [`verify`] proves what landed;
+//! - [`backup`] takes and restores backups; [`runlog`] writes the JSON-lines log;
+//! - [`report`] renders results for people and machines; [`cli`] maps them to exit codes.
+
+pub mod backup;
+pub mod checksum;
+pub mod cli;
+pub mod diagnostic;
+pub mod domain;
+pub mod generate;
+pub mod import;
+pub mod money;
+pub mod plan;
+pub mod report;
+pub mod runlog;
+pub mod source;
+pub mod store;
+pub mod validate;
+pub mod verify;

@@ -1,0 +1,1133 @@
+//! The PostgreSQL backend: the Habitat application's production database.
+//!
+//! Rows go in by binary `COPY`. Where the plan says every row is new they are copied straight into
+//! the final table; where rows already exist they are copied into a temporary staging table and
+//! merged with set-based `UPDATE … FROM` / `INSERT … SELECT`, so no statement is ever issued per
+//! source row. The whole run happens inside one transaction that also holds a transaction-scoped
+//! advisory lock: a second writer is refused at once, and if the process or the connection dies
+//! the server rolls everything back. Money travels as `numeric` via `rust_decimal`, never as a float.
+
+use std::collections::HashSet;
+use std::error::Error as _;
+use std::io::Write;
+use std::path::Path;
+
+use jiff::Timestamp;
+use postgres::binary_copy::BinaryCopyInWriter;
+use postgres::fallible_iterator::FallibleIterator;
+use postgres::types::{FromSql, IsNull, Kind, ToSql, Type, to_sql_checked};
+use postgres::{Client, NoTls, Row};
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use super::schema::{self, FoundColumn, InitReport, SchemaStatus};
+use super::{
+    Backend, Change, ChangeRow, ContributionOutcome, DbAccount, DbMember, DbPeriod, DbUrl,
+    NewContribution, RunRow, Store, StoreError,
+};
+use crate::domain::format_instant;
+use crate::money::Money;
+use crate::validate::KnownRefs;
+
+/// The advisory lock key that makes runs single-writer: "habitat-migrate" as a number.
+const WRITER_LOCK: i64 = 0x0048_4142_4954_4154;
+
+pub struct PgStore {
+    client: Client,
+    url: DbUrl,
+    in_transaction: bool,
+}
+
+/// An enum label (or text) sent to and read from PostgreSQL in binary form.
+#[derive(Debug)]
+struct Label<'a>(&'a str);
+
+impl ToSql for Label<'_> {
+    fn to_sql(
+        &self,
+        _ty: &Type,
+        out: &mut postgres::types::private::BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        out.extend_from_slice(self.0.as_bytes());
+        Ok(IsNull::No)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        matches!(ty.kind(), Kind::Enum(_)) || <&str as ToSql>::accepts(ty)
+    }
+
+    to_sql_checked!();
+}
+
+struct OwnedLabel(String);
+
+impl<'a> FromSql<'a> for OwnedLabel {
+    fn from_sql(
+        _ty: &Type,
+        raw: &'a [u8],
+    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(OwnedLabel(std::str::from_utf8(raw)?.to_string()))
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        matches!(ty.kind(), Kind::Enum(_)) || <String as FromSql>::accepts(ty)
+    }
+}
+
+impl PgStore {
+    pub fn connect(url: &DbUrl) -> Result<PgStore, StoreError> {
+        let mut client = Client::connect(url.secret(), NoTls).map_err(|e| StoreError::Connect {
+            url: url.redacted().to_string(),
+            message: scrub(&full_message(&e), url),
+        })?;
+        client
+            .batch_execute("SET TIME ZONE 'UTC'; SET client_min_messages = warning;")
+            .map_err(|e| StoreError::Connect {
+                url: url.redacted().to_string(),
+                message: scrub(&full_message(&e), url),
+            })?;
+        Ok(PgStore {
+            client,
+            url: url.clone(),
+            in_transaction: false,
+        })
+    }
+
+    /// The underlying client, for tests and backups.
+    pub fn client(&mut self) -> &mut Client {
+        &mut self.client
+    }
+
+    fn err(&self, context: &str) -> impl Fn(postgres::Error) -> StoreError + '_ {
+        let context = context.to_string();
+        move |e| pg_error(&context, &self.url, &e)
+    }
+
+    fn exec(&mut self, context: &str, sql: &str) -> Result<(), StoreError> {
+        let r = self.client.batch_execute(sql);
+        r.map_err(self.err(context))
+    }
+
+    fn recorded(&mut self) -> Result<Vec<(i32, String, String, String)>, StoreError> {
+        let exists = self
+            .client
+            .query_one(
+                "SELECT to_regclass('habitat_migrate.schema_migrations') IS NOT NULL",
+                &[],
+            )
+            .map_err(self.err("reading schema versions"))?
+            .get::<_, bool>(0);
+        if !exists {
+            return Ok(Vec::new());
+        }
+        let rows = self
+            .client
+            .query(
+                "SELECT version, checksum, applied_at, how FROM habitat_migrate.schema_migrations ORDER BY version",
+                &[],
+            )
+            .map_err(self.err("reading schema versions"))?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                (
+                    r.get::<_, i32>(0),
+                    r.get::<_, String>(1),
+                    format_instant(r.get::<_, Timestamp>(2)),
+                    r.get::<_, String>(3),
+                )
+            })
+            .collect())
+    }
+
+    fn habitat_tables_exist(&mut self) -> Result<bool, StoreError> {
+        let n: i64 = self
+            .client
+            .query_one(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public' AND table_name = ANY($1)",
+                &[&super::HABITAT_TABLES.to_vec()],
+            )
+            .map_err(self.err("reading the schema"))?
+            .get(0);
+        Ok(n > 0)
+    }
+
+    fn pg_incompatibilities(&mut self) -> Result<Vec<String>, StoreError> {
+        let rows = self
+            .client
+            .query(
+                "SELECT table_name::text, column_name::text, data_type::text, udt_name::text, is_nullable = 'NO', numeric_precision, numeric_scale
+                 FROM information_schema.columns WHERE table_schema = 'public' AND table_name = ANY($1)",
+                &[&super::HABITAT_TABLES.to_vec()],
+            )
+            .map_err(self.err("reading the schema"))?;
+        let found: Vec<FoundColumn> = rows
+            .iter()
+            .map(|r| FoundColumn {
+                table: r.get(0),
+                column: r.get(1),
+                data_type: r.get(2),
+                udt_name: r.get(3),
+                not_null: r.get(4),
+                numeric_precision: r.get(5),
+                numeric_scale: r.get(6),
+            })
+            .collect();
+        let enum_rows = self
+            .client
+            .query(
+                "SELECT t.typname::text, array_agg(e.enumlabel::text ORDER BY e.enumsortorder)
+                 FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid
+                 JOIN pg_namespace n ON n.oid = t.typnamespace
+                 WHERE n.nspname = 'public' GROUP BY t.typname",
+                &[],
+            )
+            .map_err(self.err("reading the schema"))?;
+        let enums: Vec<(String, Vec<String>)> =
+            enum_rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        Ok(schema::incompatibilities(&found, &enums))
+    }
+
+    /// The types of `columns` of `table`, as PostgreSQL resolves them (including enum OIDs).
+    fn types(&mut self, table: &str, columns: &[&str]) -> Result<Vec<Type>, StoreError> {
+        let sql = format!("SELECT {} FROM {table} LIMIT 0", columns.join(", "));
+        let stmt = self
+            .client
+            .prepare(&sql)
+            .map_err(self.err("preparing a copy"))?;
+        Ok(stmt.columns().iter().map(|c| c.type_().clone()).collect())
+    }
+
+    /// Binary `COPY` of rows into `table`, whose column types are read from `types_from`.
+    fn copy_in<T>(
+        &mut self,
+        context: &str,
+        table: &str,
+        columns: &[&str],
+        rows: impl IntoIterator<Item = T>,
+        write: impl Fn(&mut BinaryCopyInWriter<'_>, T) -> Result<(), postgres::Error>,
+    ) -> Result<u64, StoreError> {
+        let types = self.types(table, columns)?;
+        let sql = format!(
+            "COPY {table} ({}) FROM STDIN (FORMAT binary)",
+            columns.join(", ")
+        );
+        let url = self.url.clone();
+        let map = |e: postgres::Error| pg_error(context, &url, &e);
+        let sink = self.client.copy_in(&sql).map_err(map)?;
+        let mut writer = BinaryCopyInWriter::new(sink, &types);
+        for row in rows {
+            write(&mut writer, row).map_err(map)?;
+        }
+        writer.finish().map_err(map)
+    }
+
+    fn stage_like(&mut self, stage: &str, table: &str) -> Result<(), StoreError> {
+        self.exec(
+            "creating a staging table",
+            &format!(
+                "DROP TABLE IF EXISTS pg_temp.{stage}; CREATE TEMP TABLE {stage} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP;"
+            ),
+        )
+    }
+
+    fn copy_periods(&mut self, table: &str, rows: &[DbPeriod]) -> Result<u64, StoreError> {
+        self.copy_in(
+            "writing allocation_periods",
+            table,
+            &[
+                "id",
+                "name",
+                "description",
+                "start_date",
+                "end_date",
+                "status",
+            ],
+            rows,
+            |w, p| {
+                w.write(&[
+                    &p.id,
+                    &p.name,
+                    &p.description,
+                    &p.start_date,
+                    &p.end_date,
+                    &Label(&p.status),
+                ])
+            },
+        )
+    }
+
+    fn copy_members(&mut self, table: &str, rows: &[DbMember]) -> Result<u64, StoreError> {
+        self.copy_in(
+            "writing members",
+            table,
+            &[
+                "id",
+                "email",
+                "display_name",
+                "ens_name",
+                "role",
+                "status",
+                "joined_at",
+            ],
+            rows,
+            |w, m| {
+                w.write(&[
+                    &m.id,
+                    &m.email,
+                    &m.display_name,
+                    &m.ens_name,
+                    &Label(&m.role),
+                    &Label(&m.status),
+                    &m.joined_at,
+                ])
+            },
+        )
+    }
+
+    fn copy_accounts(&mut self, table: &str, rows: &[DbAccount]) -> Result<u64, StoreError> {
+        let now = Timestamp::now();
+        self.copy_in(
+            "writing capital_accounts",
+            table,
+            &[
+                "id",
+                "member_id",
+                "balance",
+                "tax_basis",
+                "notes",
+                "last_updated",
+            ],
+            rows,
+            |w, a| {
+                w.write(&[
+                    &a.id,
+                    &a.member_id,
+                    &a.balance.to_decimal(),
+                    &a.tax_basis.to_decimal(),
+                    &a.notes,
+                    &now,
+                ])
+            },
+        )
+    }
+
+    fn copy_contributions(
+        &mut self,
+        table: &str,
+        with_key: bool,
+        rows: &mut dyn Iterator<Item = NewContribution>,
+    ) -> Result<u64, StoreError> {
+        let mut columns = vec![
+            "id",
+            "member_id",
+            "period_id",
+            "contribution_type",
+            "amount",
+            "description",
+            "status",
+            "approved_at",
+        ];
+        if with_key {
+            columns.push("import_key");
+        }
+        self.copy_in("writing contributions", table, &columns, rows, |w, c| {
+            let amount = c.amount.to_decimal();
+            let ty = Label(c.contribution_type);
+            let status = Label(c.status);
+            if with_key {
+                w.write(&[
+                    &c.id,
+                    &c.member_id,
+                    &c.period_id,
+                    &ty,
+                    &amount,
+                    &c.description,
+                    &status,
+                    &c.approved_at,
+                    &c.import_key,
+                ])
+            } else {
+                w.write(&[
+                    &c.id,
+                    &c.member_id,
+                    &c.period_id,
+                    &ty,
+                    &amount,
+                    &c.description,
+                    &status,
+                    &c.approved_at,
+                ])
+            }
+        })
+    }
+
+    fn table_columns(&mut self, table: &str) -> Result<Vec<String>, StoreError> {
+        let (schema, name) = table.split_once('.').unwrap_or(("public", table));
+        let rows = self
+            .client
+            .query(
+                "SELECT column_name::text FROM information_schema.columns
+                  WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position",
+                &[&schema, &name],
+            )
+            .map_err(self.err("reading the schema"))?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    fn modified(
+        &mut self,
+        context: &str,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, StoreError> {
+        let r = self.client.execute(sql, params);
+        r.map_err(self.err(context))
+    }
+}
+
+impl Store for PgStore {
+    fn backend(&self) -> Backend {
+        Backend::Postgres
+    }
+
+    fn url(&self) -> &DbUrl {
+        &self.url
+    }
+
+    fn init(&mut self) -> Result<InitReport, StoreError> {
+        self.begin_write()?;
+        let result = (|| {
+            self.exec(
+                "creating the habitat_migrate schema",
+                "CREATE SCHEMA IF NOT EXISTS habitat_migrate;
+                 CREATE TABLE IF NOT EXISTS habitat_migrate.schema_migrations (
+                    version integer PRIMARY KEY,
+                    name text NOT NULL,
+                    checksum text NOT NULL,
+                    applied_at timestamptz NOT NULL DEFAULT now(),
+                    how text NOT NULL
+                 );",
+            )?;
+            let recorded = self.recorded()?;
+            let mut report = InitReport::default();
+            for m in schema::POSTGRES {
+                if recorded.iter().any(|r| r.0 == m.version) {
+                    report.already_applied += 1;
+                    continue;
+                }
+                let how = if m.habitat_tables && self.habitat_tables_exist()? {
+                    let problems = self.pg_incompatibilities()?;
+                    if !problems.is_empty() {
+                        return Err(StoreError::Incompatible(problems));
+                    }
+                    "adopted"
+                } else {
+                    self.exec(&format!("migration {} ({})", m.version, m.name), m.sql)?;
+                    "applied"
+                };
+                self.modified(
+                    "recording a migration",
+                    "INSERT INTO habitat_migrate.schema_migrations (version, name, checksum, how) VALUES ($1, $2, $3, $4)",
+                    &[&m.version, &m.name, &m.checksum(), &how],
+                )?;
+                report
+                    .applied
+                    .push((m.version, m.name.to_string(), how.to_string()));
+            }
+            Ok(report)
+        })();
+        match result {
+            Ok(report) => {
+                self.commit()?;
+                Ok(report)
+            }
+            Err(e) => {
+                let _ = self.rollback();
+                Err(e)
+            }
+        }
+    }
+
+    fn status(&mut self) -> Result<SchemaStatus, StoreError> {
+        let recorded = self.recorded()?;
+        Ok(SchemaStatus::from_recorded(
+            self.url.redacted().to_string(),
+            schema::POSTGRES,
+            &recorded,
+        ))
+    }
+
+    fn is_initialised(&mut self) -> Result<bool, StoreError> {
+        let recorded = self.recorded()?;
+        Ok(schema::POSTGRES
+            .iter()
+            .all(|m| recorded.iter().any(|r| r.0 == m.version)))
+    }
+
+    fn begin_write(&mut self) -> Result<(), StoreError> {
+        self.exec("starting the transaction", "BEGIN")?;
+        self.in_transaction = true;
+        let got = self
+            .client
+            .query_one("SELECT pg_try_advisory_xact_lock($1)", &[&WRITER_LOCK])
+            .map_err(self.err("taking the writer lock"))?
+            .get::<_, bool>(0);
+        if !got {
+            let _ = self.rollback();
+            return Err(StoreError::Busy);
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self) -> Result<(), StoreError> {
+        self.in_transaction = false;
+        self.exec("committing", "COMMIT")
+    }
+
+    fn rollback(&mut self) -> Result<(), StoreError> {
+        if !self.in_transaction {
+            return Ok(());
+        }
+        self.in_transaction = false;
+        self.exec("rolling back", "ROLLBACK")
+    }
+
+    fn known_refs(&mut self) -> Result<KnownRefs, StoreError> {
+        let mut refs = KnownRefs::default();
+        let rows = self
+            .client
+            .query("SELECT lower(email), ens_name FROM members", &[])
+            .map_err(self.err("reading members"))?;
+        for r in rows {
+            let email: String = r.get(0);
+            if let Some(ens) = r.get::<_, Option<String>>(1) {
+                refs.ens_names.insert(ens, email.clone());
+            }
+            refs.member_emails.insert(email);
+        }
+        let rows = self
+            .client
+            .query("SELECT name FROM allocation_periods", &[])
+            .map_err(self.err("reading periods"))?;
+        refs.period_names = rows.iter().map(|r| r.get(0)).collect();
+        Ok(refs)
+    }
+
+    fn members(&mut self) -> Result<Vec<DbMember>, StoreError> {
+        let rows = self
+            .client
+            .query(
+                "SELECT id, email, display_name, ens_name, role, status, joined_at FROM members",
+                &[],
+            )
+            .map_err(self.err("reading members"))?;
+        Ok(rows
+            .iter()
+            .map(|r| DbMember {
+                id: r.get(0),
+                email: r.get(1),
+                display_name: r.get(2),
+                ens_name: r.get(3),
+                role: r.get::<_, OwnedLabel>(4).0,
+                status: r.get::<_, OwnedLabel>(5).0,
+                joined_at: r.get(6),
+            })
+            .collect())
+    }
+
+    fn periods(&mut self) -> Result<Vec<DbPeriod>, StoreError> {
+        let rows = self
+            .client
+            .query(
+                "SELECT id, name, description, start_date, end_date, status FROM allocation_periods",
+                &[],
+            )
+            .map_err(self.err("reading periods"))?;
+        Ok(rows
+            .iter()
+            .map(|r| DbPeriod {
+                id: r.get(0),
+                name: r.get(1),
+                description: r.get(2),
+                start_date: r.get(3),
+                end_date: r.get(4),
+                status: r.get::<_, OwnedLabel>(5).0,
+            })
+            .collect())
+    }
+
+    fn capital_accounts(&mut self) -> Result<Vec<DbAccount>, StoreError> {
+        let rows = self
+            .client
+            .query(
+                "SELECT id, member_id, balance, tax_basis, notes FROM capital_accounts",
+                &[],
+            )
+            .map_err(self.err("reading capital accounts"))?;
+        rows.iter()
+            .map(|r| {
+                let money = |i: usize| {
+                    Money::from_decimal(r.get::<_, Decimal>(i)).ok_or_else(|| {
+                        StoreError::Other(
+                            "a capital account holds an amount with more than two decimals".into(),
+                        )
+                    })
+                };
+                Ok(DbAccount {
+                    id: r.get(0),
+                    member_id: r.get(1),
+                    balance: money(2)?,
+                    tax_basis: money(3)?,
+                    notes: r.get(4),
+                })
+            })
+            .collect()
+    }
+
+    fn write_periods(
+        &mut self,
+        insert: &[DbPeriod],
+        update: &[DbPeriod],
+    ) -> Result<(), StoreError> {
+        if !insert.is_empty() {
+            self.copy_periods("allocation_periods", insert)?;
+        }
+        if !update.is_empty() {
+            self.stage_like("hm_stage_periods", "allocation_periods")?;
+            self.copy_periods("hm_stage_periods", update)?;
+            self.exec(
+                "updating allocation_periods",
+                "UPDATE allocation_periods t SET description = s.description, start_date = s.start_date,
+                        end_date = s.end_date, status = s.status, updated_at = now()
+                 FROM hm_stage_periods s WHERE t.id = s.id",
+            )?;
+        }
+        Ok(())
+    }
+
+    fn write_members(
+        &mut self,
+        insert: &[DbMember],
+        update: &[DbMember],
+    ) -> Result<(), StoreError> {
+        if !insert.is_empty() {
+            self.copy_members("members", insert)?;
+        }
+        if !update.is_empty() {
+            self.stage_like("hm_stage_members", "members")?;
+            self.copy_members("hm_stage_members", update)?;
+            self.exec(
+                "updating members",
+                "UPDATE members t SET email = s.email, display_name = s.display_name, ens_name = s.ens_name,
+                        role = s.role, status = s.status, joined_at = s.joined_at, updated_at = now()
+                 FROM hm_stage_members s WHERE t.id = s.id",
+            )?;
+        }
+        Ok(())
+    }
+
+    fn write_capital_accounts(
+        &mut self,
+        insert: &[DbAccount],
+        update: &[DbAccount],
+    ) -> Result<(), StoreError> {
+        if !insert.is_empty() {
+            self.copy_accounts("capital_accounts", insert)?;
+        }
+        if !update.is_empty() {
+            self.stage_like("hm_stage_accounts", "capital_accounts")?;
+            self.copy_accounts("hm_stage_accounts", update)?;
+            self.exec(
+                "updating capital_accounts",
+                "UPDATE capital_accounts t SET balance = s.balance, tax_basis = s.tax_basis,
+                        notes = s.notes, last_updated = now()
+                 FROM hm_stage_accounts s WHERE t.id = s.id",
+            )?;
+        }
+        Ok(())
+    }
+
+    fn write_contributions(
+        &mut self,
+        run_id: i64,
+        rows: &mut dyn Iterator<Item = NewContribution>,
+    ) -> Result<ContributionOutcome, StoreError> {
+        let mut out = ContributionOutcome::default();
+        let fresh: bool = self
+            .client
+            .query_one(
+                "SELECT NOT EXISTS (SELECT 1 FROM habitat_migrate.contribution_keys)",
+                &[],
+            )
+            .map_err(self.err("planning contributions"))?
+            .get(0);
+        if fresh {
+            // Every source row is new: copy straight into the final table, then the keys.
+            let mut keys: Vec<(String, Uuid)> = Vec::new();
+            let mut touched = HashSet::new();
+            let mut rows = rows.inspect(|c| {
+                keys.push((c.import_key.clone(), c.id));
+                touched.insert(c.member_id);
+            });
+            let inserted = self.copy_contributions("contributions", false, &mut rows)?;
+            self.copy_in(
+                "recording import keys",
+                "habitat_migrate.contribution_keys",
+                &["import_key", "contribution_id", "run_id"],
+                keys,
+                |w, (key, id)| w.write(&[&key, &id, &run_id]),
+            )?;
+            out.counts.inserted = inserted;
+            out.touched_members = touched;
+            return Ok(out);
+        }
+
+        self.exec(
+            "creating a staging table",
+            "DROP TABLE IF EXISTS pg_temp.hm_stage_contributions;
+             CREATE TEMP TABLE hm_stage_contributions (
+                id uuid NOT NULL, member_id uuid NOT NULL, period_id uuid NOT NULL,
+                contribution_type text NOT NULL, amount numeric(15,2) NOT NULL, description text,
+                status text NOT NULL, approved_at timestamptz, import_key text NOT NULL,
+                existing_id uuid
+             ) ON COMMIT DROP;",
+        )?;
+        let total = self.copy_contributions("hm_stage_contributions", true, rows)?;
+        self.exec(
+            "planning contributions",
+            "UPDATE hm_stage_contributions s SET existing_id = k.contribution_id
+               FROM habitat_migrate.contribution_keys k WHERE k.import_key = s.import_key;
+             CREATE INDEX ON hm_stage_contributions (existing_id);
+             ANALYZE hm_stage_contributions;",
+        )?;
+        let touched = self
+            .client
+            .query(
+                "SELECT DISTINCT s.member_id FROM hm_stage_contributions s
+                   LEFT JOIN contributions c ON c.id = s.existing_id
+                  WHERE s.existing_id IS NULL
+                     OR c.status::text IS DISTINCT FROM s.status
+                     OR c.approved_at IS DISTINCT FROM s.approved_at",
+                &[],
+            )
+            .map_err(self.err("planning contributions"))?;
+        out.touched_members = touched.iter().map(|r| r.get(0)).collect();
+        self.modified(
+            "recording contribution changes",
+            "INSERT INTO habitat_migrate.changes (run_id, table_name, row_id, row_key, column_name, before_value, after_value)
+             SELECT $1, 'contributions', c.id, s.import_key, 'status', c.status::text, s.status
+               FROM hm_stage_contributions s JOIN contributions c ON c.id = s.existing_id
+              WHERE c.status::text IS DISTINCT FROM s.status
+             UNION ALL
+             SELECT $1, 'contributions', c.id, s.import_key, 'approved_at',
+                    to_char(c.approved_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
+                    to_char(s.approved_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')
+               FROM hm_stage_contributions s JOIN contributions c ON c.id = s.existing_id
+              WHERE c.approved_at IS DISTINCT FROM s.approved_at",
+            &[&run_id],
+        )?;
+        let updated = self.modified(
+            "updating contributions",
+            "UPDATE contributions c SET status = s.status::contribution_status, approved_at = s.approved_at, updated_at = now()
+               FROM hm_stage_contributions s
+              WHERE c.id = s.existing_id
+                AND (c.status::text IS DISTINCT FROM s.status OR c.approved_at IS DISTINCT FROM s.approved_at)",
+            &[],
+        )?;
+        let inserted = self.modified(
+            "inserting contributions",
+            "INSERT INTO contributions (id, member_id, period_id, contribution_type, amount, description, status, approved_at)
+             SELECT id, member_id, period_id, contribution_type::contribution_type, amount, description,
+                    status::contribution_status, approved_at
+               FROM hm_stage_contributions WHERE existing_id IS NULL",
+            &[],
+        )?;
+        self.modified(
+            "recording import keys",
+            "INSERT INTO habitat_migrate.contribution_keys (import_key, contribution_id, run_id)
+             SELECT import_key, id, $1 FROM hm_stage_contributions WHERE existing_id IS NULL",
+            &[&run_id],
+        )?;
+        out.counts.inserted = inserted;
+        out.counts.updated = updated;
+        out.counts.unchanged = total - inserted - updated;
+        Ok(out)
+    }
+
+    fn record_changes(&mut self, run_id: i64, changes: &[Change]) -> Result<(), StoreError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        self.copy_in(
+            "recording changes",
+            "habitat_migrate.changes",
+            &[
+                "run_id",
+                "table_name",
+                "row_id",
+                "row_key",
+                "column_name",
+                "before_value",
+                "after_value",
+            ],
+            changes,
+            |w, c| {
+                w.write(&[
+                    &run_id, &c.table, &c.row_id, &c.row_key, &c.column, &c.before, &c.after,
+                ])
+            },
+        )?;
+        Ok(())
+    }
+
+    fn refresh_opening_balances(
+        &mut self,
+        run_id: i64,
+        members: &[Uuid],
+    ) -> Result<(), StoreError> {
+        if members.is_empty() {
+            return Ok(());
+        }
+        let ids = members.to_vec();
+        self.modified(
+            "computing opening balances",
+            "INSERT INTO habitat_migrate.opening_balances (member_id, run_id, opening_balance, opening_tax_basis, computed_at)
+             SELECT ca.member_id, $1,
+                    ca.balance - coalesce(c.total, 0) - coalesce(a.total, 0),
+                    ca.tax_basis - coalesce(c.total, 0) - coalesce(a.total, 0),
+                    now()
+               FROM capital_accounts ca
+               LEFT JOIN (SELECT member_id, sum(amount) AS total FROM contributions
+                           WHERE status = 'approved' AND contribution_type IN ('capital', 'property')
+                             AND member_id = ANY($2)
+                           GROUP BY member_id) c ON c.member_id = ca.member_id
+               LEFT JOIN (SELECT member_id, sum(amount) AS total FROM allocations
+                           WHERE member_id = ANY($2) GROUP BY member_id) a ON a.member_id = ca.member_id
+              WHERE ca.member_id = ANY($2)
+             ON CONFLICT (member_id) DO UPDATE SET run_id = EXCLUDED.run_id,
+                    opening_balance = EXCLUDED.opening_balance,
+                    opening_tax_basis = EXCLUDED.opening_tax_basis,
+                    computed_at = EXCLUDED.computed_at",
+            &[&run_id, &ids],
+        )?;
+        Ok(())
+    }
+
+    fn insert_run(&mut self, run: &RunRow) -> Result<i64, StoreError> {
+        let started: Timestamp = run.started_at.parse().unwrap_or_else(|_| Timestamp::now());
+        let finished: Option<Timestamp> = run.finished_at.as_ref().and_then(|t| t.parse().ok());
+        let row = self
+            .client
+            .query_one(
+                "INSERT INTO habitat_migrate.runs (started_at, finished_at, command, invoked_by, tool_version, database_url, dry_run, outcome, message, backup_file, sources, counts)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::text::jsonb, $12::text::jsonb) RETURNING id",
+                &[
+                    &started,
+                    &finished,
+                    &run.command,
+                    &run.invoked_by,
+                    &run.tool_version,
+                    &run.database_url,
+                    &run.dry_run,
+                    &run.outcome,
+                    &run.message,
+                    &run.backup_file,
+                    &run.sources.to_string(),
+                    &run.counts.to_string(),
+                ],
+            )
+            .map_err(self.err("recording the run"))?;
+        Ok(row.get(0))
+    }
+
+    fn finish_run(&mut self, run: &RunRow) -> Result<(), StoreError> {
+        let finished: Option<Timestamp> = run.finished_at.as_ref().and_then(|t| t.parse().ok());
+        self.modified(
+            "recording the run",
+            "UPDATE habitat_migrate.runs SET finished_at = $2, outcome = $3, message = $4, backup_file = $5,
+                    sources = $6::text::jsonb, counts = $7::text::jsonb WHERE id = $1",
+            &[
+                &run.id,
+                &finished,
+                &run.outcome,
+                &run.message,
+                &run.backup_file,
+                &run.sources.to_string(),
+                &run.counts.to_string(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn runs(&mut self, limit: i64) -> Result<Vec<RunRow>, StoreError> {
+        let rows = self
+            .client
+            .query(
+                "SELECT id, started_at, finished_at, command, invoked_by, tool_version, database_url, dry_run, outcome, message, backup_file, sources::text, counts::text
+                   FROM habitat_migrate.runs ORDER BY id DESC LIMIT $1",
+                &[&limit],
+            )
+            .map_err(self.err("reading runs"))?;
+        Ok(rows.iter().map(run_row).collect())
+    }
+
+    fn run(&mut self, id: i64) -> Result<Option<(RunRow, Vec<ChangeRow>)>, StoreError> {
+        let rows = self
+            .client
+            .query(
+                "SELECT id, started_at, finished_at, command, invoked_by, tool_version, database_url, dry_run, outcome, message, backup_file, sources::text, counts::text
+                   FROM habitat_migrate.runs WHERE id = $1",
+                &[&id],
+            )
+            .map_err(self.err("reading runs"))?;
+        let Some(run) = rows.first().map(run_row) else {
+            return Ok(None);
+        };
+        let changes = self
+            .client
+            .query(
+                "SELECT table_name, row_id::text, row_key, column_name, before_value, after_value
+                   FROM habitat_migrate.changes WHERE run_id = $1 ORDER BY id",
+                &[&id],
+            )
+            .map_err(self.err("reading changes"))?
+            .iter()
+            .map(|r| ChangeRow {
+                table: r.get(0),
+                row_id: r.get(1),
+                row_key: r.get(2),
+                column: r.get(3),
+                before: r.get(4),
+                after: r.get(5),
+            })
+            .collect();
+        Ok(Some((run, changes)))
+    }
+
+    fn for_each_row(
+        &mut self,
+        sql: &str,
+        each: &mut dyn FnMut(Vec<Option<String>>),
+    ) -> Result<(), StoreError> {
+        let url = self.url.clone();
+        let map = |e: postgres::Error| pg_error("reading rows", &url, &e);
+        let mut rows = self
+            .client
+            .query_raw(sql, std::iter::empty::<&(dyn ToSql + Sync)>())
+            .map_err(map)?;
+        while let Some(row) = rows.next().map_err(map)? {
+            each(row_text(&row)?);
+        }
+        Ok(())
+    }
+
+    fn columns(&mut self, table: &str) -> Result<Vec<String>, StoreError> {
+        self.table_columns(table)
+    }
+
+    fn tool_table(&self, name: &str) -> String {
+        format!("habitat_migrate.{name}")
+    }
+
+    fn write_backup(&mut self, path: &Path) -> Result<(), StoreError> {
+        let io = |e: std::io::Error| StoreError::Other(format!("writing the backup: {e}"));
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(path)
+            .map_err(io)?;
+        let mut out = std::io::BufWriter::new(file);
+        let tables = self.backup_tables();
+        writeln!(
+            out,
+            "-- habitat-migrate backup of {} taken {}\n\
+             -- Restore with `habitat-migrate restore FILE`, or `psql \"$DATABASE_URL\" < FILE`.\n\
+             -- It replaces the contents of these tables in one transaction: {}.\n\
+             SET client_encoding = 'UTF8';\n\
+             SET standard_conforming_strings = on;\n\
+             SET TIME ZONE 'UTC';\n\
+             BEGIN;",
+            self.url.redacted(),
+            format_instant(Timestamp::now()),
+            tables.join(", ")
+        )
+        .map_err(io)?;
+        // Delete children first; DELETE rather than TRUNCATE … CASCADE, which would also empty
+        // any other application table that refers to members.
+        for t in tables.iter().rev() {
+            writeln!(out, "DELETE FROM {};", qualified(t)).map_err(io)?;
+        }
+        for t in &tables {
+            let cols = self.table_columns(t)?.join(", ");
+            writeln!(out, "COPY {} ({cols}) FROM stdin;", qualified(t)).map_err(io)?;
+            let url = self.url.clone();
+            let mut reader = self
+                .client
+                .copy_out(&format!("COPY {} ({cols}) TO STDOUT", qualified(t)))
+                .map_err(|e| pg_error("writing the backup", &url, &e))?;
+            std::io::copy(&mut reader, &mut out).map_err(io)?;
+            writeln!(out, "\\.").map_err(io)?;
+        }
+        writeln!(out, "COMMIT;").map_err(io)?;
+        out.flush().map_err(io)?;
+        out.get_ref().sync_all().map_err(io)
+    }
+
+    fn restore_backup(&mut self, path: &Path) -> Result<(), StoreError> {
+        let io = |e: std::io::Error| StoreError::Other(format!("reading the backup: {e}"));
+        let text = std::fs::read_to_string(path).map_err(io)?;
+        let mut lines = text.split_inclusive('\n');
+        while let Some(line) = lines.next() {
+            let stmt = line.trim_end();
+            if stmt.is_empty() || stmt.starts_with("--") || stmt == "BEGIN;" || stmt == "COMMIT;" {
+                continue;
+            }
+            if stmt.starts_with("COPY ") && stmt.ends_with(" FROM stdin;") {
+                let mut data = Vec::new();
+                for row in lines.by_ref() {
+                    if row.trim_end_matches(['\n', '\r']) == "\\." {
+                        break;
+                    }
+                    data.extend_from_slice(row.as_bytes());
+                }
+                let url = self.url.clone();
+                let map = |e: postgres::Error| pg_error("restoring the backup", &url, &e);
+                let mut w = self.client.copy_in(&stmt[..stmt.len() - 1]).map_err(map)?;
+                w.write_all(&data).map_err(io)?;
+                w.finish().map_err(map)?;
+            } else {
+                self.exec("restoring the backup", stmt)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn run_row(r: &Row) -> RunRow {
+    RunRow {
+        id: r.get(0),
+        started_at: format_instant(r.get::<_, Timestamp>(1)),
+        finished_at: r.get::<_, Option<Timestamp>>(2).map(format_instant),
+        command: r.get(3),
+        invoked_by: r.get(4),
+        tool_version: r.get(5),
+        database_url: r.get(6),
+        dry_run: r.get(7),
+        outcome: r.get(8),
+        message: r.get(9),
+        backup_file: r.get(10),
+        sources: serde_json::from_str(&r.get::<_, String>(11)).unwrap_or(serde_json::Value::Null),
+        counts: serde_json::from_str(&r.get::<_, String>(12)).unwrap_or(serde_json::Value::Null),
+    }
+}
+
+/// Canonical text of every value of a row: the same text the SQLite backend produces for the same
+/// data (money `12.50`, instants RFC 3339 UTC, ids lower-case hyphenated).
+fn row_text(row: &Row) -> Result<Vec<Option<String>>, StoreError> {
+    let mut out = Vec::with_capacity(row.len());
+    for (i, col) in row.columns().iter().enumerate() {
+        let ty = col.type_();
+        let bad = |e: postgres::Error| StoreError::Database {
+            context: format!("reading column {}", col.name()),
+            message: e.to_string(),
+        };
+        let text = if *ty == Type::UUID {
+            row.try_get::<_, Option<Uuid>>(i)
+                .map_err(bad)?
+                .map(|u| u.to_string())
+        } else if *ty == Type::TIMESTAMPTZ {
+            row.try_get::<_, Option<Timestamp>>(i)
+                .map_err(bad)?
+                .map(format_instant)
+        } else if *ty == Type::NUMERIC {
+            row.try_get::<_, Option<Decimal>>(i)
+                .map_err(bad)?
+                .map(|d| d.to_string())
+        } else if *ty == Type::INT8 {
+            row.try_get::<_, Option<i64>>(i)
+                .map_err(bad)?
+                .map(|v| v.to_string())
+        } else if *ty == Type::INT4 {
+            row.try_get::<_, Option<i32>>(i)
+                .map_err(bad)?
+                .map(|v| v.to_string())
+        } else if *ty == Type::BOOL {
+            row.try_get::<_, Option<bool>>(i)
+                .map_err(bad)?
+                .map(|v| v.to_string())
+        } else {
+            row.try_get::<_, Option<OwnedLabel>>(i)
+                .map_err(bad)?
+                .map(|l| l.0)
+        };
+        out.push(text);
+    }
+    Ok(out)
+}
+
+fn pg_error(context: &str, url: &DbUrl, e: &postgres::Error) -> StoreError {
+    let message = scrub(&full_message(e), url);
+    // Lost: the socket closed, the server shut the session down (57P01 after
+    // pg_terminate_backend) or the connection failed (08xxx).
+    let lost = e.is_closed()
+        || e.code()
+            .is_some_and(|c| c.code().starts_with("57P") || c.code().starts_with("08"))
+        || e.source().is_some_and(|s| s.is::<std::io::Error>());
+    if lost {
+        StoreError::ConnectionLost {
+            context: context.to_string(),
+            message,
+        }
+    } else {
+        StoreError::Database {
+            context: context.to_string(),
+            message,
+        }
+    }
+}
+
+/// The error with its database detail (constraint name, detail line), which `Display` omits.
+fn full_message(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => {
+            let mut m = db.message().to_string();
+            if let Some(c) = db.constraint() {
+                m.push_str(&format!(" (constraint {c})"));
+            }
+            if let Some(d) = db.detail() {
+                m.push_str(&format!(": {d}"));
+            }
+            m
+        }
+        None => match e.source() {
+            Some(s) => format!("{e}: {s}"),
+            None => e.to_string(),
+        },
+    }
+}
+
+/// `members` → `public.members`; names already qualified stay as they are.
+fn qualified(table: &str) -> String {
+    if table.contains('.') {
+        table.to_string()
+    } else {
+        format!("public.{table}")
+    }
+}
+
+/// Removes the URL's password from a message, should a driver ever echo it.
+fn scrub(message: &str, url: &DbUrl) -> String {
+    let secret = url.secret();
+    let password = secret
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split_once('@'))
+        .and_then(|(userinfo, _)| userinfo.split_once(':'))
+        .map(|(_, p)| p)
+        .filter(|p| !p.is_empty());
+    let mut out = message.replace(secret, url.redacted());
+    if let Some(p) = password {
+        out = out.replace(p, "***");
+    }
+    out
+}
