@@ -224,11 +224,11 @@ pub fn run(store: &mut dyn Store, opts: &Options) -> Result<VerifyReport, StoreE
         "Some records are orphaned",
         vec!["row", "table", "refers_to"],
         &format!(
-            "SELECT a.id, 'allocations', 'members' FROM allocations a LEFT JOIN members m ON m.id = a.member_id WHERE m.id IS NULL
-             UNION ALL SELECT a.id, 'allocations', 'allocation_periods' FROM allocations a LEFT JOIN allocation_periods p ON p.id = a.period_id WHERE p.id IS NULL
-             UNION ALL SELECT c.id, 'contributions', 'members (approved_by)' FROM contributions c LEFT JOIN members m ON m.id = c.approved_by WHERE c.approved_by IS NOT NULL AND m.id IS NULL
+            "SELECT CAST(a.id AS TEXT), 'allocations', 'members' FROM allocations a LEFT JOIN members m ON m.id = a.member_id WHERE m.id IS NULL
+             UNION ALL SELECT CAST(a.id AS TEXT), 'allocations', 'allocation_periods' FROM allocations a LEFT JOIN allocation_periods p ON p.id = a.period_id WHERE p.id IS NULL
+             UNION ALL SELECT CAST(c.id AS TEXT), 'contributions', 'members (approved_by)' FROM contributions c LEFT JOIN members m ON m.id = c.approved_by WHERE c.approved_by IS NOT NULL AND m.id IS NULL
              UNION ALL SELECT k.import_key, '{keys}', 'contributions' FROM {keys} k LEFT JOIN contributions c ON c.id = k.contribution_id WHERE c.id IS NULL
-             UNION ALL SELECT o.member_id, '{openings}', 'members' FROM {openings} o LEFT JOIN members m ON m.id = o.member_id WHERE m.id IS NULL"
+             UNION ALL SELECT CAST(o.member_id AS TEXT), '{openings}', 'members' FROM {openings} o LEFT JOIN members m ON m.id = o.member_id WHERE m.id IS NULL"
         ),
     )?);
 

@@ -76,10 +76,19 @@ impl<'a> FromSql<'a> for OwnedLabel {
 
 impl PgStore {
     pub fn connect(url: &DbUrl) -> Result<PgStore, StoreError> {
-        let mut client = Client::connect(url.secret(), NoTls).map_err(|e| StoreError::Connect {
+        let connect_err = |e: postgres::Error| StoreError::Connect {
             url: url.redacted().to_string(),
             message: scrub(&full_message(&e), url),
-        })?;
+        };
+        let mut config: postgres::Config = url.secret().parse().map_err(connect_err)?;
+        // Named, so that a DBA (or a test) can find the importing session in pg_stat_activity.
+        if config.get_application_name().is_none() {
+            config.application_name("habitat-migrate");
+        }
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(std::time::Duration::from_secs(10));
+        }
+        let mut client = config.connect(NoTls).map_err(connect_err)?;
         client
             .batch_execute("SET TIME ZONE 'UTC'; SET client_min_messages = warning;")
             .map_err(|e| StoreError::Connect {
@@ -716,11 +725,11 @@ impl Store for PgStore {
         self.modified(
             "recording contribution changes",
             "INSERT INTO habitat_migrate.changes (run_id, table_name, row_id, row_key, column_name, before_value, after_value)
-             SELECT $1, 'contributions', c.id, s.import_key, 'status', c.status::text, s.status
+             SELECT $1::bigint, 'contributions', c.id, s.import_key, 'status', c.status::text, s.status
                FROM hm_stage_contributions s JOIN contributions c ON c.id = s.existing_id
               WHERE c.status::text IS DISTINCT FROM s.status
              UNION ALL
-             SELECT $1, 'contributions', c.id, s.import_key, 'approved_at',
+             SELECT $1::bigint, 'contributions', c.id, s.import_key, 'approved_at',
                     to_char(c.approved_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
                     to_char(s.approved_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')
                FROM hm_stage_contributions s JOIN contributions c ON c.id = s.existing_id
