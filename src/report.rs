@@ -214,11 +214,20 @@ pub fn import_human(r: &Report, verbose: bool) -> String {
             "Nothing was written. Run again without --dry-run to import."
         );
     } else {
-        let _ = writeln!(
+        let inserted: u64 = r.counts.values().map(|c| c.inserted).sum();
+        let updated: u64 = r.counts.values().map(|c| c.updated).sum();
+        let _ = write!(
             out,
-            "{} value(s) changed; before and after are in the change history.",
-            r.changes
+            "✓ Migration complete: {inserted} row(s) inserted, {updated} updated"
         );
+        if r.changes > 0 {
+            let _ = write!(
+                out,
+                " ({} value change(s) recorded with before and after)",
+                r.changes
+            );
+        }
+        let _ = writeln!(out);
     }
     if let Some(id) = r.run_id {
         let _ = write!(out, "✓ Run {id} recorded");

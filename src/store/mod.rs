@@ -421,12 +421,14 @@ pub fn invoked_by() -> String {
         .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
         .or_else(|| {
             // No login variables (a container, a cron job): name the numeric user instead.
-            std::fs::read_to_string("/proc/self/status").ok().and_then(|s| {
-                s.lines()
-                    .find_map(|l| l.strip_prefix("Uid:"))
-                    .and_then(|l| l.split_whitespace().next())
-                    .map(|uid| format!("uid {uid}"))
-            })
+            std::fs::read_to_string("/proc/self/status")
+                .ok()
+                .and_then(|s| {
+                    s.lines()
+                        .find_map(|l| l.strip_prefix("Uid:"))
+                        .and_then(|l| l.split_whitespace().next())
+                        .map(|uid| format!("uid {uid}"))
+                })
         })
         .unwrap_or_else(|| "unknown".to_string())
 }
