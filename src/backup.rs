@@ -36,7 +36,7 @@ pub enum BackupError {
         "cannot write a backup into {dir}: {source}; nothing was imported (use --backup-dir to choose another directory)"
     )]
     Directory { dir: String, source: io::Error },
-    #[error("cannot write the backup file {file}: {source}; nothing was imported")]
+    #[error("cannot write the backup file {file}: {source}; nothing was written to the database")]
     File { file: String, source: io::Error },
     #[error("backup failed: {0}")]
     Store(#[from] StoreError),
@@ -194,6 +194,12 @@ pub fn take_to(store: &mut dyn Store, path: &Path, now: Timestamp) -> Result<Pat
 /// Reads and checks a backup's manifest against the file.
 pub fn check(file: &Path) -> Result<Manifest, BackupError> {
     let shown = file.display().to_string();
+    if !file.is_file() {
+        return Err(BackupError::File {
+            file: shown,
+            source: io::Error::new(io::ErrorKind::NotFound, "no such backup file"),
+        });
+    }
     let mpath = manifest_path(file);
     let text = fs::read_to_string(&mpath).map_err(|_| BackupError::NoManifest {
         file: shown.clone(),

@@ -678,7 +678,7 @@ fn period(cli: &Cli, ui: &Ui, action: &PeriodAction) -> Result<i32, Failure> {
                     });
                 }
                 let p = DbPeriod {
-                    id: uuid::Uuid::new_v4(),
+                    id: uuid::Uuid::now_v7(),
                     name: name.to_string(),
                     description: description.clone(),
                     start_date,

@@ -125,7 +125,7 @@ pub fn plan_periods(rows: Vec<PeriodRow>, existing: Vec<DbPeriod>) -> TablePlan<
             row.status
         );
         let target = DbPeriod {
-            id: Uuid::new_v4(),
+            id: Uuid::now_v7(),
             name: row.name.clone(),
             description: row.description.clone(),
             start_date: row.start_date,
@@ -188,7 +188,7 @@ pub fn plan_members(rows: Vec<MemberRow>, existing: Vec<DbMember>) -> TablePlan<
         let key = row.email.as_str().to_string();
         let detail = format!("{} ({}, {})", row.display_name, row.role, row.status);
         let target = DbMember {
-            id: Uuid::new_v4(),
+            id: Uuid::now_v7(),
             email: key.clone(),
             display_name: Some(row.display_name.clone()),
             ens_name: row.ens_name.clone(),
@@ -271,7 +271,7 @@ pub fn plan_accounts(
         })?;
         let detail = format!("balance {} tax_basis {}", row.balance, row.tax_basis);
         let target = DbAccount {
-            id: Uuid::new_v4(),
+            id: Uuid::now_v7(),
             member_id,
             balance: row.balance,
             tax_basis: row.tax_basis,
@@ -353,7 +353,7 @@ impl ContributionKeyer {
             .ok_or_else(|| StoreError::Other(format!("Period not found: {}", row.period_name)))?;
         Ok(NewContribution {
             import_key: self.key_only(row),
-            id: Uuid::new_v4(),
+            id: Uuid::now_v7(),
             member_id,
             period_id,
             contribution_type: row.contribution_type.as_str(),

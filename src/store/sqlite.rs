@@ -79,7 +79,9 @@ impl SqliteStore {
             message: e.to_string(),
         })?;
         conn.execute_batch(
-            "PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;",
+            // A large page cache keeps a million-row transaction's index pages in memory.
+            "PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
+             PRAGMA cache_size = -262144; PRAGMA temp_store = MEMORY;",
         )
         .map_err(|e| StoreError::Connect {
             url: url.redacted().to_string(),
@@ -556,11 +558,23 @@ impl Store for SqliteStore {
             )
             .map_err(&e)?;
         let stamp = now();
+        // With no import keys yet every row is new: skip the per-row lookup.
+        let fresh: bool = self
+            .conn
+            .query_row(
+                "SELECT NOT EXISTS (SELECT 1 FROM hm_contribution_keys)",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(&e)?;
         for c in rows {
-            let existing: Option<(String, String, Option<String>)> = find
-                .query_row([&c.import_key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                .optional()
-                .map_err(&e)?;
+            let existing: Option<(String, String, Option<String>)> = if fresh {
+                None
+            } else {
+                find.query_row([&c.import_key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .optional()
+                    .map_err(&e)?
+            };
             let approved_at = c.approved_at.map(format_instant);
             match existing {
                 None => {
