@@ -195,10 +195,7 @@ pub fn take_to(store: &mut dyn Store, path: &Path, now: Timestamp) -> Result<Pat
 pub fn check(file: &Path) -> Result<Manifest, BackupError> {
     let shown = file.display().to_string();
     if !file.is_file() {
-        return Err(BackupError::File {
-            file: shown,
-            source: io::Error::new(io::ErrorKind::NotFound, "no such backup file"),
-        });
+        return Err(BackupError::NotFound { file: shown });
     }
     let mpath = manifest_path(file);
     let text = fs::read_to_string(&mpath).map_err(|_| BackupError::NoManifest {
