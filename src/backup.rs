@@ -44,6 +44,8 @@ pub enum BackupError {
         "{file}: no manifest {manifest} beside it; cannot check the backup, so it is not restored"
     )]
     NoManifest { file: String, manifest: String },
+    #[error("{file}: backup file not found")]
+    NotFound { file: String },
     #[error("{file}: the manifest is unreadable: {message}")]
     BadManifest { file: String, message: String },
     #[error(
