@@ -524,7 +524,15 @@ fn import_files(
             "WARNING: --no-backup: no backup is taken before this import. If it goes wrong, only a backup you took yourself can restore the database."
         );
     }
-    let mut store = open(cli, true)?;
+    let url = url(cli)?;
+    let new_sqlite =
+        url.backend == store::Backend::Sqlite && !url.path.as_ref().is_some_and(|p| p.exists());
+    let mut store: Box<dyn Store> = if dry_run && new_sqlite {
+        // A dry run must not create the database file it would import into.
+        Box::new(store::sqlite::SqliteStore::open_in_memory(&url)?)
+    } else {
+        store::open(&url, true)?
+    };
     let opts = import::Options {
         command,
         dry_run,

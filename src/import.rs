@@ -117,7 +117,9 @@ pub fn run(
             },
         })?;
     }
-    store.init()?;
+    if !opts.dry_run {
+        store.init()?;
+    }
     let started = Timestamp::now();
     let mut log = if opts.dry_run {
         None
@@ -145,6 +147,14 @@ pub fn run(
     }
 
     store.begin_write()?;
+    if opts.dry_run {
+        // A dry run against a new database plans against the schema it would create, inside
+        // the transaction that is rolled back.
+        if let Err(e) = store.migrate_schema() {
+            let _ = store.rollback();
+            return Err(e.into());
+        }
+    }
     let result = in_transaction(store, files, opts, &mut run, log.as_mut());
     match result {
         Ok(mut report) => {
@@ -350,8 +360,7 @@ fn in_transaction(
         }
         touched.extend(outcome.touched_members.iter().copied());
         report.samples.insert("contributions", samples);
-        let changes = outcome.counts.updated;
-        report.changes += changes;
+        report.changes += outcome.changes;
         counted(&mut report, "contributions", outcome.counts, &mut log);
     }
 

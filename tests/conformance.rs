@@ -11,13 +11,17 @@
 //! - re-importing changes nothing, not even `updated_at`;
 //! - a modified bundle updates exactly the modified rows and records before/after values;
 //! - a dry run leaves every table (the five Habitat tables and the tool's own) byte-identical and
-//!   writes no backup and no log;
+//!   writes no backup and no log — on a populated database, an initialised empty one, and a brand
+//!   new one (where it must not create the schema either);
+//! - the report's `changes` figure agrees with the change history `runs show` lists;
 //! - identical contribution rows are both kept, once; emails differing in case are one member;
 //! - a row the *database* rejects (the last one of the bundle) leaves everything as it was, with a
 //!   `failed` run on record;
 //! - PostgreSQL only: a connection terminated mid-`COPY` from another session exits 3, says
 //!   nothing was committed, and leaves the database as it was;
-//! - a second writer is refused at once (exit 3), deterministically and with two real processes;
+//! - a second writer is refused at once (exit 3, "another habitat-migrate run is writing"), with
+//!   the lock held by the test on an initialised and on a brand-new database, and with two real
+//!   processes racing;
 //! - the guide's step-by-step imports and `period create|list` work and end where `migrate` does;
 //! - every run is recorded (tool version, source SHA-256, counts, outcome) and logged as JSON
 //!   lines, and a database password appears nowhere.
@@ -381,7 +385,7 @@ fn describe(out: &Output) -> String {
     format!(
         "exit {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
         out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
+        clip(&String::from_utf8_lossy(&out.stdout), 4000),
         String::from_utf8_lossy(&out.stderr)
     )
 }
@@ -389,6 +393,14 @@ fn describe(out: &Output) -> String {
 fn json(out: &Output) -> Value {
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", describe(out)))
+}
+
+/// The start of a long text, for failure messages.
+fn clip(text: &str, chars: usize) -> String {
+    match text.char_indices().nth(chars) {
+        Some((i, _)) => format!("{}… ({} bytes in all)", &text[..i], text.len()),
+        None => text.to_string(),
+    }
 }
 
 fn path_str(p: &Path) -> &str {
@@ -610,6 +622,7 @@ conformance! {
         identical_rows_and_email_case,
         database_rejects_last_row_nothing_imported,
         held_writer_lock_refuses_migrate,
+        held_writer_lock_on_new_database_refuses_migrate,
         concurrent_migrations_one_refused,
         import_steps_in_guide_order,
         period_create_and_list,
@@ -1121,6 +1134,7 @@ fn connection_terminated_mid_import(first: Backend) {
             "the terminated migrate",
         );
         let (stdout, stderr) = b.spawned_output("migrate");
+        eprintln!("terminated backend {pid} during the {members}-member COPY; stderr:\n{stderr}");
         assert_eq!(
             status.code(),
             Some(3),
@@ -1159,34 +1173,46 @@ fn connection_terminated_mid_import(first: Backend) {
     panic!("never managed to terminate the import during its COPY, even with 24000 members");
 }
 
-/// The writer lock held by another session → `migrate` exits 3 at once saying another run is
-/// writing; once the lock is released, the same command succeeds.
-fn held_writer_lock_refuses_migrate(b: Backend) {
-    let out = b.run(&["db", "init"]);
-    assert_eq!(code(&out), 0, "{}", describe(&out));
-    let before = b.snapshot();
+/// A connection that holds the single-writer lock, as a running import does.
+enum LockHolder {
+    Pg(::postgres::Client),
+    Sqlite(rusqlite::Connection),
+}
 
-    // Hold the lock exactly as a running import does.
-    enum Holder {
-        Pg(::postgres::Client),
-        Sqlite(rusqlite::Connection),
+impl LockHolder {
+    /// Takes the lock the binary takes: PostgreSQL's advisory lock, SQLite's write lock.
+    fn take(b: &Backend) -> LockHolder {
+        match &b.engine {
+            Engine::Postgres(_) => {
+                // WRITER_LOCK in src/store/postgres.rs.
+                const WRITER_LOCK: i64 = 0x0048_4142_4954_4154;
+                let mut c = common::pg_client(&b.url);
+                c.batch_execute(&format!(
+                    "BEGIN; SELECT pg_advisory_xact_lock({WRITER_LOCK})"
+                ))
+                .expect("take the writer lock");
+                LockHolder::Pg(c)
+            }
+            Engine::Sqlite(_) => {
+                let c = rusqlite::Connection::open(common::sqlite_path(&b.url))
+                    .expect("open the SQLite file");
+                c.execute_batch("BEGIN IMMEDIATE")
+                    .expect("take the write lock");
+                LockHolder::Sqlite(c)
+            }
+        }
     }
-    let holder = if b.is_postgres() {
-        // WRITER_LOCK in src/store/postgres.rs: "HABITAT" as a number.
-        const WRITER_LOCK: i64 = 0x0048_4142_4954_4154;
-        let mut c = common::pg_client(&b.url);
-        c.batch_execute(&format!(
-            "BEGIN; SELECT pg_advisory_xact_lock({WRITER_LOCK})"
-        ))
-        .expect("take the writer lock");
-        Holder::Pg(c)
-    } else {
-        let c = common::sqlite_conn(&b.url);
-        c.execute_batch("BEGIN IMMEDIATE")
-            .expect("take the write lock");
-        Holder::Sqlite(c)
-    };
 
+    fn release(self) {
+        match self {
+            LockHolder::Pg(mut c) => c.batch_execute("ROLLBACK").expect("release the lock"),
+            LockHolder::Sqlite(c) => c.execute_batch("ROLLBACK").expect("release the lock"),
+        }
+    }
+}
+
+/// Runs `migrate` while `holder` has the lock: exit 3 within 10 s, saying another run is writing.
+fn assert_refused_while_locked(b: &Backend) {
     let started = Instant::now();
     let out = b.run(&["migrate", TECHNE]);
     let took = started.elapsed();
@@ -1197,13 +1223,20 @@ fn held_writer_lock_refuses_migrate(b: Backend) {
     );
     assert!(
         common::all_output(&out).contains(BUSY),
-        "says another run is writing:\n{}",
+        "the refusal says another run is writing ({BUSY:?}):\n{}",
         describe(&out)
     );
-    match holder {
-        Holder::Pg(mut c) => c.batch_execute("ROLLBACK").expect("release the lock"),
-        Holder::Sqlite(c) => c.execute_batch("ROLLBACK").expect("release the lock"),
-    }
+}
+
+/// The writer lock held by another session on an initialised database → `migrate` exits 3 at
+/// once saying another run is writing, changing nothing; once the lock is released, it succeeds.
+fn held_writer_lock_refuses_migrate(b: Backend) {
+    let out = b.run(&["db", "init"]);
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    let before = b.snapshot();
+    let holder = LockHolder::take(&b);
+    assert_refused_while_locked(&b);
+    holder.release();
     assert_same_except(&before, &b.snapshot(), &[], "a refused migrate");
 
     let report = b.run_json_ok(&["migrate", TECHNE]);
@@ -1211,10 +1244,26 @@ fn held_writer_lock_refuses_migrate(b: Backend) {
     assert_eq!(b.count("contributions"), 8);
 }
 
+/// The same on a brand-new database, which is what the second of two first-ever runs meets while
+/// the first is still creating it: refused with the same message, and fine once released.
+fn held_writer_lock_on_new_database_refuses_migrate(b: Backend) {
+    if !b.is_postgres() {
+        // An empty database file, as a first run has just created it.
+        rusqlite::Connection::open(common::sqlite_path(&b.url)).expect("create the SQLite file");
+    }
+    let holder = LockHolder::take(&b);
+    assert_refused_while_locked(&b);
+    holder.release();
+    let report = b.run_json_ok(&["migrate", TECHNE]);
+    assert_counts(&report, "members", [12, 0, 0]);
+}
+
 /// Two real `migrate` processes started together on one database → one succeeds and the other is
 /// refused with exit 3; or, if timing serialised them, the second changed nothing. Either way the
 /// bundle is in the database exactly once.
 fn concurrent_migrations_one_refused(b: Backend) {
+    let out = b.run(&["db", "init"]);
+    assert_eq!(code(&out), 0, "{}", describe(&out));
     let bundle = b.generate(1_000, "gen1000");
     let args = ["--format", "json", "migrate", path_str(&bundle)];
     let mut first = b.spawn(&args, "first");
@@ -1234,9 +1283,13 @@ fn concurrent_migrations_one_refused(b: Backend) {
         .collect();
     let show = |n: &str| {
         let (o, e) = b.spawned_output(n);
-        format!("--- {n} stdout ---\n{o}\n--- {n} stderr ---\n{e}")
+        format!(
+            "--- {n} stdout ---\n{}\n--- {n} stderr ---\n{e}",
+            clip(&o, 800)
+        )
     };
     let everything = format!("{outcomes:?}\n{}\n{}", show("first"), show("second"));
+    eprintln!("concurrent outcomes: {outcomes:?}");
     match (succeeded.len(), refused.len()) {
         (1, 1) => {
             let (_, stderr) = b.spawned_output(refused[0]);

@@ -232,6 +232,8 @@ impl TableCounts {
 #[derive(Clone, Debug, Default)]
 pub struct ContributionOutcome {
     pub counts: TableCounts,
+    /// Changed values recorded in the history (one per column of an updated row).
+    pub changes: u64,
     /// Members with a contribution inserted or changed: their opening balances are recomputed.
     pub touched_members: HashSet<Uuid>,
 }
@@ -287,8 +289,24 @@ pub trait Store {
     fn backend(&self) -> Backend;
     fn url(&self) -> &DbUrl;
 
-    /// Creates or completes the schema; idempotent.
-    fn init(&mut self) -> Result<InitReport, StoreError>;
+    /// Creates or completes the schema, idempotently, in a transaction of its own.
+    fn init(&mut self) -> Result<InitReport, StoreError> {
+        self.begin_write()?;
+        match self.migrate_schema() {
+            Ok(report) => {
+                self.commit()?;
+                Ok(report)
+            }
+            Err(e) => {
+                let _ = self.rollback();
+                Err(e)
+            }
+        }
+    }
+
+    /// Applies the missing migrations inside the caller's transaction (so that a dry run can
+    /// plan against a new database and still leave nothing behind).
+    fn migrate_schema(&mut self) -> Result<InitReport, StoreError>;
     fn status(&mut self) -> Result<SchemaStatus, StoreError>;
     /// Whether the Habitat tables and the tool's tables exist.
     fn is_initialised(&mut self) -> Result<bool, StoreError>;

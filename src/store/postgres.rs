@@ -404,58 +404,45 @@ impl Store for PgStore {
         &self.url
     }
 
-    fn init(&mut self) -> Result<InitReport, StoreError> {
-        self.begin_write()?;
-        let result = (|| {
-            self.exec(
-                "creating the habitat_migrate schema",
-                "CREATE SCHEMA IF NOT EXISTS habitat_migrate;
-                 CREATE TABLE IF NOT EXISTS habitat_migrate.schema_migrations (
-                    version integer PRIMARY KEY,
-                    name text NOT NULL,
-                    checksum text NOT NULL,
-                    applied_at timestamptz NOT NULL DEFAULT now(),
-                    how text NOT NULL
-                 );",
-            )?;
-            let recorded = self.recorded()?;
-            let mut report = InitReport::default();
-            for m in schema::POSTGRES {
-                if recorded.iter().any(|r| r.0 == m.version) {
-                    report.already_applied += 1;
-                    continue;
+    fn migrate_schema(&mut self) -> Result<InitReport, StoreError> {
+        self.exec(
+            "creating the habitat_migrate schema",
+            "CREATE SCHEMA IF NOT EXISTS habitat_migrate;
+             CREATE TABLE IF NOT EXISTS habitat_migrate.schema_migrations (
+                version integer PRIMARY KEY,
+                name text NOT NULL,
+                checksum text NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT now(),
+                how text NOT NULL
+             );",
+        )?;
+        let recorded = self.recorded()?;
+        let mut report = InitReport::default();
+        for m in schema::POSTGRES {
+            if recorded.iter().any(|r| r.0 == m.version) {
+                report.already_applied += 1;
+                continue;
+            }
+            let how = if m.habitat_tables && self.habitat_tables_exist()? {
+                let problems = self.pg_incompatibilities()?;
+                if !problems.is_empty() {
+                    return Err(StoreError::Incompatible(problems));
                 }
-                let how = if m.habitat_tables && self.habitat_tables_exist()? {
-                    let problems = self.pg_incompatibilities()?;
-                    if !problems.is_empty() {
-                        return Err(StoreError::Incompatible(problems));
-                    }
-                    "adopted"
-                } else {
-                    self.exec(&format!("migration {} ({})", m.version, m.name), m.sql)?;
-                    "applied"
-                };
-                self.modified(
-                    "recording a migration",
-                    "INSERT INTO habitat_migrate.schema_migrations (version, name, checksum, how) VALUES ($1, $2, $3, $4)",
-                    &[&m.version, &m.name, &m.checksum(), &how],
-                )?;
-                report
-                    .applied
-                    .push((m.version, m.name.to_string(), how.to_string()));
-            }
-            Ok(report)
-        })();
-        match result {
-            Ok(report) => {
-                self.commit()?;
-                Ok(report)
-            }
-            Err(e) => {
-                let _ = self.rollback();
-                Err(e)
-            }
+                "adopted"
+            } else {
+                self.exec(&format!("migration {} ({})", m.version, m.name), m.sql)?;
+                "applied"
+            };
+            self.modified(
+                "recording a migration",
+                "INSERT INTO habitat_migrate.schema_migrations (version, name, checksum, how) VALUES ($1, $2, $3, $4)",
+                &[&m.version, &m.name, &m.checksum(), &how],
+            )?;
+            report
+                .applied
+                .push((m.version, m.name.to_string(), how.to_string()));
         }
+        Ok(report)
     }
 
     fn status(&mut self) -> Result<SchemaStatus, StoreError> {
@@ -722,7 +709,7 @@ impl Store for PgStore {
             )
             .map_err(self.err("planning contributions"))?;
         out.touched_members = touched.iter().map(|r| r.get(0)).collect();
-        self.modified(
+        out.changes = self.modified(
             "recording contribution changes",
             "INSERT INTO habitat_migrate.changes (run_id, table_name, row_id, row_key, column_name, before_value, after_value)
              SELECT $1::bigint, 'contributions', c.id, s.import_key, 'status', c.status::text, s.status

@@ -78,20 +78,47 @@ impl SqliteStore {
             url: url.redacted().to_string(),
             message: e.to_string(),
         })?;
-        conn.execute_batch(
-            // A large page cache keeps a million-row transaction's index pages in memory.
-            "PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
-             PRAGMA cache_size = -262144; PRAGMA temp_store = MEMORY;",
-        )
-        .map_err(|e| StoreError::Connect {
-            url: url.redacted().to_string(),
-            message: e.to_string(),
-        })?;
-        conn.busy_timeout(Duration::ZERO)
-            .map_err(db_err("opening"))?;
+        Self::configure(&conn, url)?;
         Ok(SqliteStore {
             conn,
             url: url.clone(),
+        })
+    }
+
+    /// A private in-memory database standing in for a SQLite file that does not exist yet: a
+    /// dry run against a new database plans against it and so leaves no file behind.
+    pub fn open_in_memory(url: &DbUrl) -> Result<SqliteStore, StoreError> {
+        let conn = Connection::open_in_memory().map_err(|e| StoreError::Connect {
+            url: url.redacted().to_string(),
+            message: e.to_string(),
+        })?;
+        Self::configure(&conn, url)?;
+        Ok(SqliteStore {
+            conn,
+            url: url.clone(),
+        })
+    }
+
+    fn configure(conn: &Connection, url: &DbUrl) -> Result<(), StoreError> {
+        // No busy timeout: a second writer is refused at once rather than left waiting. It is set
+        // first because switching to WAL needs a lock another writer may hold.
+        conn.busy_timeout(Duration::ZERO)
+            .map_err(db_err("opening"))?;
+        // A large page cache keeps a million-row transaction's index pages in memory.
+        conn.execute_batch(
+            "PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
+             PRAGMA cache_size = -262144; PRAGMA temp_store = MEMORY;",
+        )
+        .map_err(|e| match e {
+            rusqlite::Error::SqliteFailure(f, _)
+                if matches!(f.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) =>
+            {
+                StoreError::Busy
+            }
+            e => StoreError::Connect {
+                url: url.redacted().to_string(),
+                message: e.to_string(),
+            },
         })
     }
 
@@ -178,58 +205,45 @@ impl Store for SqliteStore {
         &self.url
     }
 
-    fn init(&mut self) -> Result<InitReport, StoreError> {
-        self.begin_write()?;
-        let result = (|| {
-            self.exec(
-                "creating hm_schema_migrations",
-                "CREATE TABLE IF NOT EXISTS hm_schema_migrations (
-                    version INTEGER PRIMARY KEY,
-                    name TEXT NOT NULL,
-                    checksum TEXT NOT NULL,
-                    applied_at TEXT NOT NULL,
-                    how TEXT NOT NULL
-                ) STRICT",
-            )?;
-            let recorded = self.recorded()?;
-            let mut report = InitReport::default();
-            for m in schema::SQLITE {
-                if recorded.iter().any(|r| r.0 == m.version) {
-                    report.already_applied += 1;
-                    continue;
+    fn migrate_schema(&mut self) -> Result<InitReport, StoreError> {
+        self.exec(
+            "creating hm_schema_migrations",
+            "CREATE TABLE IF NOT EXISTS hm_schema_migrations (
+                version INTEGER PRIMARY KEY,
+                name TEXT NOT NULL,
+                checksum TEXT NOT NULL,
+                applied_at TEXT NOT NULL,
+                how TEXT NOT NULL
+            ) STRICT",
+        )?;
+        let recorded = self.recorded()?;
+        let mut report = InitReport::default();
+        for m in schema::SQLITE {
+            if recorded.iter().any(|r| r.0 == m.version) {
+                report.already_applied += 1;
+                continue;
+            }
+            let how = if m.habitat_tables && self.table_exists("members")? {
+                let problems = self.sqlite_incompatibilities()?;
+                if !problems.is_empty() {
+                    return Err(StoreError::Incompatible(problems));
                 }
-                let how = if m.habitat_tables && self.table_exists("members")? {
-                    let problems = self.sqlite_incompatibilities()?;
-                    if !problems.is_empty() {
-                        return Err(StoreError::Incompatible(problems));
-                    }
-                    "adopted"
-                } else {
-                    self.exec(&format!("migration {} ({})", m.version, m.name), m.sql)?;
-                    "applied"
-                };
-                self.conn
-                    .execute(
-                        "INSERT INTO hm_schema_migrations (version, name, checksum, applied_at, how) VALUES (?1, ?2, ?3, ?4, ?5)",
-                        params![m.version, m.name, m.checksum(), now(), how],
-                    )
-                    .map_err(db_err("recording a migration"))?;
-                report
-                    .applied
-                    .push((m.version, m.name.to_string(), how.to_string()));
-            }
-            Ok(report)
-        })();
-        match result {
-            Ok(report) => {
-                self.commit()?;
-                Ok(report)
-            }
-            Err(e) => {
-                let _ = self.rollback();
-                Err(e)
-            }
+                "adopted"
+            } else {
+                self.exec(&format!("migration {} ({})", m.version, m.name), m.sql)?;
+                "applied"
+            };
+            self.conn
+                .execute(
+                    "INSERT INTO hm_schema_migrations (version, name, checksum, applied_at, how) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![m.version, m.name, m.checksum(), now(), how],
+                )
+                .map_err(db_err("recording a migration"))?;
+            report
+                .applied
+                .push((m.version, m.name.to_string(), how.to_string()));
         }
+        Ok(report)
     }
 
     fn status(&mut self) -> Result<SchemaStatus, StoreError> {
@@ -607,6 +621,7 @@ impl Store for SqliteStore {
                     upd.execute(params![id, c.status, approved_at, stamp])
                         .map_err(&e)?;
                     if status != c.status {
+                        out.changes += 1;
                         change
                             .execute(params![
                                 run_id,
@@ -619,6 +634,7 @@ impl Store for SqliteStore {
                             .map_err(&e)?;
                     }
                     if !same_at {
+                        out.changes += 1;
                         change
                             .execute(params![
                                 run_id,
