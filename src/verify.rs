@@ -500,11 +500,11 @@ pub fn read_back(
             Table::Contributions => {
                 // Keys are computed exactly as the import computed them; ids are not needed here.
                 let mut keyer = ContributionKeyer::for_keys_only();
-                let mut keys: HashSet<String> = HashSet::new();
+                let mut keys: HashSet<crate::plan::ImportKey> = HashSet::new();
                 for r in validate::rows(f, validate::parse_contribution)? {
                     let key = keyer.key_only(&r);
                     src.add(&[
-                        Some(&key),
+                        Some(&key.to_string()),
                         Some(r.member_email.as_str()),
                         Some(&r.period_name),
                         Some(r.contribution_type.as_str()),
@@ -526,7 +526,8 @@ pub fn read_back(
                            JOIN allocation_periods p ON p.id = c.period_id"
                     ),
                     &mut |r| {
-                        if r[0].as_ref().is_some_and(|k| keys.contains(k)) {
+                        let key = r[0].as_deref().and_then(crate::plan::ImportKey::parse);
+                        if key.is_some_and(|k| keys.contains(&k)) {
                             db.add(&r.iter().map(|v| v.as_deref()).collect::<Vec<_>>());
                         }
                     },

@@ -192,7 +192,7 @@ pub struct DbAccount {
 /// A contribution ready to write, carrying its import key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewContribution {
-    pub import_key: String,
+    pub import_key: crate::plan::ImportKey,
     pub id: Uuid,
     pub member_id: Uuid,
     pub period_id: Uuid,

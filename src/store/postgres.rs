@@ -14,7 +14,6 @@ use std::path::Path;
 
 use jiff::Timestamp;
 use postgres::binary_copy::BinaryCopyInWriter;
-use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::{FromSql, IsNull, Kind, ToSql, Type, to_sql_checked};
 use postgres::{Client, NoTls, Row};
 use rust_decimal::Decimal;
@@ -90,7 +89,10 @@ impl PgStore {
         }
         let mut client = config.connect(NoTls).map_err(connect_err)?;
         client
-            .batch_execute("SET TIME ZONE 'UTC'; SET client_min_messages = warning;")
+            // Cursors are read to the end, so plan them for all rows (hash joins), not the first.
+            .batch_execute(
+                "SET TIME ZONE 'UTC'; SET client_min_messages = warning; SET cursor_tuple_fraction = 1.0;",
+            )
             .map_err(|e| StoreError::Connect {
                 url: url.redacted().to_string(),
                 message: scrub(&full_message(&e), url),
@@ -354,7 +356,7 @@ impl PgStore {
                     &c.description,
                     &status,
                     &c.approved_at,
-                    &c.import_key,
+                    &c.import_key.to_string(),
                 ])
             } else {
                 w.write(&[
@@ -660,10 +662,11 @@ impl Store for PgStore {
             .get(0);
         if fresh {
             // Every source row is new: copy straight into the final table, then the keys.
-            let mut keys: Vec<(String, Uuid)> = Vec::new();
+            // 36 bytes a row: keys are formatted only as they are copied.
+            let mut keys: Vec<(crate::plan::ImportKey, Uuid)> = Vec::new();
             let mut touched = HashSet::new();
             let mut rows = rows.inspect(|c| {
-                keys.push((c.import_key.clone(), c.id));
+                keys.push((c.import_key, c.id));
                 touched.insert(c.member_id);
             });
             let inserted = self.copy_contributions("contributions", false, &mut rows)?;
@@ -672,7 +675,7 @@ impl Store for PgStore {
                 "habitat_migrate.contribution_keys",
                 &["import_key", "contribution_id", "run_id"],
                 keys,
-                |w, (key, id)| w.write(&[&key, &id, &run_id]),
+                |w, (key, id)| w.write(&[&key.to_string(), &id, &run_id]),
             )?;
             out.counts.inserted = inserted;
             out.touched_members = touched;
@@ -906,16 +909,39 @@ impl Store for PgStore {
         sql: &str,
         each: &mut dyn FnMut(Vec<Option<String>>),
     ) -> Result<(), StoreError> {
-        let url = self.url.clone();
-        let map = |e: postgres::Error| pg_error("reading rows", &url, &e);
-        let mut rows = self
-            .client
-            .query_raw(sql, std::iter::empty::<&(dyn ToSql + Sync)>())
-            .map_err(map)?;
-        while let Some(row) = rows.next().map_err(map)? {
-            each(row_text(&row)?);
+        // A cursor fetched in batches: the client library would otherwise buffer a whole result
+        // (a million contributions for the read-back) in memory while the caller works through it.
+        let own_transaction = !self.in_transaction;
+        if own_transaction {
+            self.exec("reading rows", "BEGIN READ ONLY")?;
         }
-        Ok(())
+        let result = (|| {
+            self.exec(
+                "reading rows",
+                &format!("DECLARE hm_rows NO SCROLL CURSOR FOR {sql}"),
+            )?;
+            loop {
+                let batch = self
+                    .client
+                    .query("FETCH FORWARD 10000 FROM hm_rows", &[])
+                    .map_err(self.err("reading rows"))?;
+                for row in &batch {
+                    each(row_text(row)?);
+                }
+                if batch.len() < 10000 {
+                    break;
+                }
+            }
+            self.exec("reading rows", "CLOSE hm_rows")
+        })();
+        if own_transaction {
+            let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+            let ended = self.exec("reading rows", end);
+            result?;
+            ended
+        } else {
+            result
+        }
     }
 
     fn columns(&mut self, table: &str) -> Result<Vec<String>, StoreError> {

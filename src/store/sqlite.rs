@@ -582,10 +582,11 @@ impl Store for SqliteStore {
             )
             .map_err(&e)?;
         for c in rows {
+            let import_key = c.import_key.to_string();
             let existing: Option<(String, String, Option<String>)> = if fresh {
                 None
             } else {
-                find.query_row([&c.import_key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                find.query_row([&import_key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                     .optional()
                     .map_err(&e)?
             };
@@ -604,7 +605,7 @@ impl Store for SqliteStore {
                         approved_at
                     ])
                     .map_err(&e)?;
-                    key.execute(params![c.import_key, id, run_id]).map_err(&e)?;
+                    key.execute(params![import_key, id, run_id]).map_err(&e)?;
                     out.counts.inserted += 1;
                     out.touched_members.insert(c.member_id);
                 }
@@ -623,14 +624,7 @@ impl Store for SqliteStore {
                     if status != c.status {
                         out.changes += 1;
                         change
-                            .execute(params![
-                                run_id,
-                                id,
-                                c.import_key,
-                                "status",
-                                status,
-                                c.status
-                            ])
+                            .execute(params![run_id, id, import_key, "status", status, c.status])
                             .map_err(&e)?;
                     }
                     if !same_at {
@@ -639,7 +633,7 @@ impl Store for SqliteStore {
                             .execute(params![
                                 run_id,
                                 id,
-                                c.import_key,
+                                import_key,
                                 "approved_at",
                                 old_at,
                                 approved_at
