@@ -38,7 +38,7 @@ pub enum BackupError {
     Directory { dir: String, source: io::Error },
     #[error("cannot write the backup file {file}: {source}; nothing was written to the database")]
     File { file: String, source: io::Error },
-    #[error("backup failed: {0}")]
+    #[error("{0}; nothing was changed")]
     Store(#[from] StoreError),
     #[error(
         "{file}: no manifest {manifest} beside it; cannot check the backup, so it is not restored"
@@ -74,6 +74,7 @@ impl BackupError {
         match self {
             BackupError::Directory { .. }
             | BackupError::File { .. }
+            | BackupError::NotFound { .. }
             | BackupError::NoManifest { .. } => 4,
             BackupError::Store(_) => 3,
             _ => 1,
@@ -231,8 +232,13 @@ pub fn check(file: &Path) -> Result<Manifest, BackupError> {
 }
 
 /// Restores a backup in one transaction, committing only if the restored tables' checksums match
-/// the manifest.
-pub fn restore(store: &mut dyn Store, file: &Path) -> Result<Manifest, BackupError> {
+/// the manifest. Unless `safety_dir` is `None`, the current contents are backed up there first,
+/// inside the same transaction, so that restoring the wrong file can be undone.
+pub fn restore(
+    store: &mut dyn Store,
+    file: &Path,
+    safety_dir: Option<&Path>,
+) -> Result<(Manifest, Option<PathBuf>), BackupError> {
     let manifest = check(file)?;
     if manifest.backend != store.backend().name() {
         return Err(BackupError::WrongBackend {
@@ -244,6 +250,10 @@ pub fn restore(store: &mut dyn Store, file: &Path) -> Result<Manifest, BackupErr
     store.open_backup(file)?;
     let result = (|| {
         store.begin_write()?;
+        let safety = match safety_dir {
+            Some(dir) => Some(take(store, dir, Timestamp::now())?),
+            None => None,
+        };
         store.restore_backup(file)?;
         for expected in &manifest.tables {
             let actual = store.table_checksum(&expected.table)?;
@@ -258,13 +268,13 @@ pub fn restore(store: &mut dyn Store, file: &Path) -> Result<Manifest, BackupErr
             }
         }
         store.commit()?;
-        Ok(())
+        Ok(safety)
     })();
     if result.is_err() {
         let _ = store.rollback();
     }
     let closed = store.close_backup();
-    result?;
+    let safety = result?;
     closed?;
-    Ok(manifest)
+    Ok((manifest, safety))
 }

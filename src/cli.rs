@@ -114,7 +114,12 @@ pub enum Command {
         output: Option<PathBuf>,
     },
     /// Roll back to a backup: replace the backed-up tables in one transaction and check them.
-    Restore { file: PathBuf },
+    Restore {
+        file: PathBuf,
+        /// Do not back up the current contents first (not recommended).
+        #[arg(long)]
+        no_backup: bool,
+    },
     /// Allocation periods.
     Period {
         #[command(subcommand)]
@@ -255,6 +260,15 @@ impl Ui {
             Format::Human => write!(out, "{human}"),
         };
     }
+
+    /// Like [`Ui::print`], but shown under `-q` too: it reports why the command failed.
+    fn print_failure(&self, human: &str, json: impl FnOnce() -> serde_json::Value) {
+        let mut out = std::io::stdout().lock();
+        let _ = match self.format {
+            Format::Json => writeln!(out, "{}", json()),
+            Format::Human => write!(out, "{human}"),
+        };
+    }
 }
 
 /// Parses `args` and runs the command; returns the process exit code.
@@ -356,14 +370,14 @@ fn run(cli: &Cli, ui: &Ui) -> Result<i32, Failure> {
                     strict_balances: *strict_balances,
                 },
             )?;
-            ui.print(&report::verify_human(&report, ui.verbose), || {
-                report::verify_json(&report)
-            });
-            Ok(if report.failed() {
-                EXIT_INVALID
+            let human = report::verify_human(&report, ui.verbose);
+            if report.failed() {
+                ui.print_failure(&human, || report::verify_json(&report));
+                Ok(EXIT_INVALID)
             } else {
-                EXIT_OK
-            })
+                ui.print(&human, || report::verify_json(&report));
+                Ok(EXIT_OK)
+            }
         }
         Command::Backup { output } => {
             let mut store = open_initialised(cli)?;
@@ -380,10 +394,26 @@ fn run(cli: &Cli, ui: &Ui) -> Result<i32, Failure> {
             );
             Ok(EXIT_OK)
         }
-        Command::Restore { file } => {
+        Command::Restore { file, no_backup } => {
             let mut store = open_initialised(cli)?;
-            let manifest = backup::restore(store.as_mut(), file)?;
-            let mut human = format!("✓ Restored {} in one transaction\n", file.display());
+            if *no_backup && !ui.quiet {
+                eprintln!(
+                    "WARNING: --no-backup: the current contents are not backed up before the restore replaces them."
+                );
+            }
+            let safety_dir = (!*no_backup).then_some(cli.backup_dir.as_path());
+            let (manifest, safety) = backup::restore(store.as_mut(), file, safety_dir)?;
+            let mut human = String::new();
+            if let Some(s) = &safety {
+                human.push_str(&format!(
+                    "✓ Backup of the contents before the restore written: {}\n",
+                    s.display()
+                ));
+            }
+            human.push_str(&format!(
+                "✓ Restored {} in one transaction\n",
+                file.display()
+            ));
             for t in &manifest.tables {
                 human.push_str(&format!(
                     "✓ {}: {} rows, checksum {} matches the backup\n",
@@ -393,12 +423,12 @@ fn run(cli: &Cli, ui: &Ui) -> Result<i32, Failure> {
             record_simple_run(
                 store.as_mut(),
                 &format!("restore {}", file.display()),
-                Some(file.display().to_string()),
+                safety.as_ref().map(|s| s.display().to_string()),
             );
-            ui.print(
-                &human,
-                || serde_json::json!({"ok": true, "restored": manifest}),
-            );
+            ui.print(&human, || {
+                serde_json::json!({"ok": true, "restored": manifest,
+                    "backup_file": safety.as_ref().map(|s| s.display().to_string())})
+            });
             Ok(EXIT_OK)
         }
         Command::Period { action } => period(cli, ui, action),
@@ -505,10 +535,17 @@ fn validate_files(cli: &Cli, ui: &Ui, files: &[SourceFile]) -> Result<i32, Failu
         }
     };
     let v = validate::validate(files, &known)?;
-    ui.print(&report::validation_human(&v), || {
-        report::validation_json(&v)
-    });
-    Ok(if v.ok() { EXIT_OK } else { EXIT_INVALID })
+    if v.ok() {
+        ui.print(&report::validation_human(&v), || {
+            report::validation_json(&v)
+        });
+        Ok(EXIT_OK)
+    } else {
+        ui.print_failure(&report::validation_human(&v), || {
+            report::validation_json(&v)
+        });
+        Ok(EXIT_INVALID)
+    }
 }
 
 fn import_files(
@@ -550,13 +587,13 @@ fn import_files(
             Ok(EXIT_OK)
         }
         Err(ImportError::Invalid(v)) => {
-            ui.print(&report::validation_human(&v), || {
+            ui.print_failure(&report::validation_human(&v), || {
                 report::validation_json(&v)
             });
             Ok(EXIT_INVALID)
         }
         Err(ImportError::Verification(v)) => {
-            ui.print(&report::verify_human(&v, true), || report::verify_json(&v));
+            ui.print_failure(&report::verify_human(&v, true), || report::verify_json(&v));
             Err(Failure {
                 code: EXIT_INVALID,
                 message: "verification failed inside the transaction; the run was rolled back and nothing was imported".into(),

@@ -301,6 +301,13 @@ pub fn verify_human(v: &VerifyReport, verbose: bool) -> String {
                     format!("{} ≠ source {}", p.database_checksum, p.source_checksum)
                 }
             );
+            if p.earlier_rows > 0 {
+                let _ = writeln!(
+                    out,
+                    "! {} {} of these members, imported earlier, are not in this file and were kept: a changed amount, type or description imports as a new contribution; remove the old one in Habitat if it was a correction",
+                    p.earlier_rows, p.table
+                );
+            }
         }
     }
     let _ = writeln!(out, "{}", "=".repeat(50));

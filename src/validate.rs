@@ -114,10 +114,10 @@ pub fn validate(files: &[SourceFile], known: &KnownRefs) -> Result<Validation, S
                     state.period(file, record.line, name, row.as_ref(), &mut diags);
                 }
                 Table::Members => {
-                    let email = fields.peek_email("email");
+                    let raw = fields.optional("email").map(str::to_string);
                     let ens = fields.optional("ens_name").map(str::to_string);
                     let _ = parse_member(&mut fields);
-                    state.member(file, record.line, email, ens, known, &mut diags);
+                    state.member(file, record.line, raw.as_deref(), ens, known, &mut diags);
                 }
                 Table::CapitalAccounts => {
                     let email = fields.peek_email("member_email");
@@ -207,14 +207,17 @@ impl CrossState {
         &mut self,
         file: &SourceFile,
         line: u64,
-        email: Option<Email>,
+        raw_email: Option<&str>,
         ens: Option<String>,
         known: &KnownRefs,
         diags: &mut Diagnostics,
     ) {
-        let Some(email) = email else { return };
+        let Some(email) = raw_email.and_then(|r| Email::parse(r).ok()) else {
+            return;
+        };
         let key = email.as_str().to_string();
         if let Some(first) = self.emails.get(&key) {
+            let raw = raw_email.unwrap_or(&key);
             diags.push(
                 Diagnostic::error(
                     &file.display,
@@ -225,7 +228,7 @@ impl CrossState {
                 )
                 .at(line)
                 .column("email")
-                .value(&key)
+                .value(raw)
                 .hint("keep one row per member"),
             );
         } else {

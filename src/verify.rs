@@ -76,6 +76,9 @@ pub struct TableProof {
     pub source_checksum: String,
     pub database_checksum: String,
     pub matches: bool,
+    /// Contributions of this file's members that an earlier import created and this file no
+    /// longer lists (e.g. an amount corrected in the file, which imports as a new contribution).
+    pub earlier_rows: u64,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -413,6 +416,7 @@ fn proof(table: &'static str, source: &MultisetHash, db: &MultisetHash) -> Table
         source_checksum: source.hex(),
         database_checksum: db.hex(),
         matches: source.rows == db.rows && source.sum == db.sum,
+        earlier_rows: 0,
     }
 }
 
@@ -501,6 +505,8 @@ pub fn read_back(
                 // Keys are computed exactly as the import computed them; ids are not needed here.
                 let mut keyer = ContributionKeyer::for_keys_only();
                 let mut keys: HashSet<crate::plan::ImportKey> = HashSet::new();
+                let mut members: HashSet<String> = HashSet::new();
+                let mut earlier = 0u64;
                 for r in validate::rows(f, validate::parse_contribution)? {
                     let key = keyer.key_only(&r);
                     src.add(&[
@@ -514,6 +520,9 @@ pub fn read_back(
                         r.approved_at.map(instant).as_deref(),
                     ]);
                     keys.insert(key);
+                    if !members.contains(r.member_email.as_str()) {
+                        members.insert(r.member_email.as_str().to_string());
+                    }
                 }
                 let table = store.tool_table("contribution_keys");
                 store.for_each_row(
@@ -529,10 +538,14 @@ pub fn read_back(
                         let key = r[0].as_deref().and_then(crate::plan::ImportKey::parse);
                         if key.is_some_and(|k| keys.contains(&k)) {
                             db.add(&r.iter().map(|v| v.as_deref()).collect::<Vec<_>>());
+                        } else if r[1].as_ref().is_some_and(|e| members.contains(e)) {
+                            earlier += 1;
                         }
                     },
                 )?;
-                out.push(proof("contributions", &src, &db));
+                let mut p = proof("contributions", &src, &db);
+                p.earlier_rows = earlier;
+                out.push(p);
             }
         }
     }

@@ -819,8 +819,13 @@ impl Store for PgStore {
         let row = self
             .client
             .query_one(
-                "INSERT INTO habitat_migrate.runs (started_at, finished_at, command, invoked_by, tool_version, database_url, dry_run, outcome, message, backup_file, sources, counts)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::text::jsonb, $12::text::jsonb) RETURNING id",
+                // Numbered under the writer lock rather than by the identity sequence, which a
+                // rolled-back run (a dry run, a failure) would leave with gaps an auditor would
+                // take for deleted runs.
+                "INSERT INTO habitat_migrate.runs (id, started_at, finished_at, command, invoked_by, tool_version, database_url, dry_run, outcome, message, backup_file, sources, counts)
+                 OVERRIDING SYSTEM VALUE
+                 VALUES ((SELECT coalesce(max(id), 0) + 1 FROM habitat_migrate.runs),
+                         $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::text::jsonb, $12::text::jsonb) RETURNING id",
                 &[
                     &started,
                     &finished,
@@ -997,6 +1002,37 @@ impl Store for PgStore {
     }
 
     fn restore_backup(&mut self, path: &Path) -> Result<(), StoreError> {
+        // Deleting the backed-up rows must not silently delete or change rows of other tables
+        // (an application table with ON DELETE CASCADE / SET NULL towards members).
+        let tables = self.backup_tables();
+        let outside = self
+            .client
+            .query(
+                "SELECT c.conrelid::regclass::text, c.conname::text, c.confrelid::regclass::text
+                   FROM pg_constraint c
+                  WHERE c.contype = 'f' AND c.confdeltype IN ('c', 'n', 'd')
+                    AND c.confrelid = ANY($1::text[]::regclass[])
+                    AND NOT (c.conrelid = ANY($1::text[]::regclass[]))",
+                &[&tables],
+            )
+            .map_err(self.err("checking foreign keys before the restore"))?;
+        if !outside.is_empty() {
+            let list: Vec<String> = outside
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{} ({} → {})",
+                        r.get::<_, String>(0),
+                        r.get::<_, String>(1),
+                        r.get::<_, String>(2)
+                    )
+                })
+                .collect();
+            return Err(StoreError::Other(format!(
+                "restoring would also delete or change rows of other tables through ON DELETE rules: {}; refusing",
+                list.join(", ")
+            )));
+        }
         let io = |e: std::io::Error| StoreError::Other(format!("reading the backup: {e}"));
         let text = std::fs::read_to_string(path).map_err(io)?;
         let mut lines = text.split_inclusive('\n');
