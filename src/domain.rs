@@ -140,14 +140,47 @@ pub fn parse_date(text: &str) -> Result<Date, DateError> {
 /// Parses a date, or (when `allow_timestamp`) a full RFC 3339 timestamp with an offset.
 pub fn parse_instant(text: &str, allow_timestamp: bool) -> Result<Timestamp, DateError> {
     if allow_timestamp && text.len() > 10 {
-        return text.parse::<Timestamp>().map_err(|_| {
-            match parse_date(&text[..10.min(text.len())]) {
-                Err(DateError::Calendar) => DateError::Calendar,
-                _ => DateError::Format,
-            }
-        });
+        // `get`, not slicing: a multi-byte character must not panic.
+        let date = text.get(..10).ok_or(DateError::Format)?;
+        parse_date(date)?;
+        if !is_rfc3339_shape(&text[10..]) {
+            return Err(DateError::Format);
+        }
+        return text.parse::<Timestamp>().map_err(|_| DateError::Calendar);
     }
     parse_date(text).map(midnight_utc)
+}
+
+/// `THH:MM:SS`, an optional fraction of at most six digits (PostgreSQL keeps microseconds, so
+/// more would be rounded), then `Z` or `±HH:MM`: RFC 3339 and nothing looser.
+fn is_rfc3339_shape(rest: &str) -> bool {
+    let b = rest.as_bytes();
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|s| s.iter().all(u8::is_ascii_digit));
+    if b.len() < 10 || !matches!(b[0], b'T' | b't') || b[3] != b':' || b[6] != b':' {
+        return false;
+    }
+    if !(digits(1..3) && digits(4..6) && digits(7..9)) {
+        return false;
+    }
+    let mut i = 9;
+    if b[i] == b'.' {
+        let start = i + 1;
+        i = start;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        if i == start || i - start > 6 {
+            return false;
+        }
+    }
+    match &b[i..] {
+        [b'Z' | b'z'] => true,
+        [b'+' | b'-', ..] => {
+            b.len() == i + 6 && digits(i + 1..i + 3) && b[i + 3] == b':' && digits(i + 4..i + 6)
+        }
+        _ => false,
+    }
 }
 
 /// A date-only value is midnight UTC of that day, never the machine's local midnight.
@@ -234,6 +267,18 @@ mod tests {
             parse_instant("2025-12-31T00:00:00Z", false),
             Err(DateError::Format)
         );
+        assert!(parse_instant("2025-03-31T10:00:00.123456Z", true).is_ok());
+        for bad in [
+            "2025-03-31T10:00:00.1234567Z",
+            "2025-03-31T10:00Z",
+            "2025-03-31T10Z",
+            "2025-03-31T10:00:00+0530",
+            "2025-03-31T10:00:00[America/New_York]",
+            "2025-03-3\u{e9}1",
+            "2025-03-31\u{e9}00:00:00Z",
+        ] {
+            assert_eq!(parse_instant(bad, true), Err(DateError::Format), "{bad}");
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::domain::format_instant;
+use crate::domain::{PeriodStatus, format_instant};
 use crate::store::{
     Change, DbAccount, DbMember, DbPeriod, NewContribution, StoreError, TableCounts,
 };
@@ -118,11 +118,17 @@ pub fn plan_periods(rows: Vec<PeriodRow>, existing: Vec<DbPeriod>) -> TablePlan<
         existing.into_iter().map(|p| (p.name.clone(), p)).collect();
     let mut plan = TablePlan::default();
     for row in rows {
+        let old = by_name.remove(&row.name);
+        let status = match (row.status, &old) {
+            (Some(s), _) => s.as_str().to_string(),
+            (None, Some(o)) => o.status.clone(),
+            (None, None) => PeriodStatus::Open.as_str().to_string(),
+        };
         let detail = format!(
             "{} .. {} {}",
             row.start_date.strftime("%Y-%m-%d"),
             row.end_date.strftime("%Y-%m-%d"),
-            row.status
+            status
         );
         let target = DbPeriod {
             id: Uuid::now_v7(),
@@ -130,9 +136,9 @@ pub fn plan_periods(rows: Vec<PeriodRow>, existing: Vec<DbPeriod>) -> TablePlan<
             description: row.description.clone(),
             start_date: row.start_date,
             end_date: row.end_date,
-            status: row.status.as_str().to_string(),
+            status,
         };
-        match by_name.remove(&row.name) {
+        match old {
             None => plan.add(Action::Insert, target, row.line, &row.name, detail),
             Some(old) => {
                 let mut d = Diff {

@@ -794,10 +794,9 @@ impl Reader {
                 Value::Null => None,
                 Value::String(s) => Some(s.trim().to_string()),
                 Value::Number(n) => Some(n.to_string()),
-                Value::Bool(b) => Some(b.to_string()),
-                Value::Array(_) | Value::Object(_) => {
+                Value::Bool(_) | Value::Array(_) | Value::Object(_) => {
                     diags.push(
-                        Diagnostic::error(&file, "file.json", "expected a single value")
+                        Diagnostic::error(&file, "file.json", "expected a string or a number")
                             .at(line)
                             .column(key)
                             .hint("give a string or a number"),

@@ -55,7 +55,9 @@ pub struct PeriodRow {
     pub description: Option<String>,
     pub start_date: Timestamp,
     pub end_date: Timestamp,
-    pub status: PeriodStatus,
+    /// `None` when the file leaves it blank: `open` for a new period, unchanged for an existing
+    /// one (a re-import must not reopen a closed period).
+    pub status: Option<PeriodStatus>,
 }
 
 /// What the database already holds that source rows may refer to.
@@ -401,6 +403,22 @@ impl<'a> Fields<'a> {
         self.record.get(self.file.table.index(column))
     }
 
+    /// The database columns are `varchar(n)`: refuse here, with a line number, what the database
+    /// would refuse later without one.
+    fn check_length(&mut self, column: &'static str, max: usize) {
+        if let Some(v) = self.optional(column)
+            && v.chars().count() > max
+        {
+            self.fail(
+                column,
+                v,
+                "value.too_long",
+                format!("{} characters; at most {max} fit", v.chars().count()),
+                Some("shorten the value".into()),
+            );
+        }
+    }
+
     fn required(&mut self, column: &'static str) -> Option<&'a str> {
         let value = self.optional(column);
         if value.is_none() {
@@ -560,6 +578,9 @@ impl<'a> Fields<'a> {
 }
 
 pub fn parse_member(f: &mut Fields<'_>) -> Option<MemberRow> {
+    f.check_length("email", 320);
+    f.check_length("display_name", 255);
+    f.check_length("ens_name", 255);
     let email = f.email("email");
     let display_name = f.required("display_name").map(str::to_string);
     let ens_name = f.text("ens_name");
@@ -693,17 +714,23 @@ pub fn parse_contribution(f: &mut Fields<'_>) -> Option<ContributionRow> {
 }
 
 pub fn parse_period(f: &mut Fields<'_>) -> Option<PeriodRow> {
+    f.check_length("name", 255);
     let name = f.required("name").map(str::to_string);
     let description = f.text("description");
     let start_date = f.instant("start_date", false, true);
     let end_date = f.instant("end_date", false, true);
-    let status = f.word(
-        "status",
-        "period.status",
-        PeriodStatus::WORDS,
-        PeriodStatus::parse,
-        Some(PeriodStatus::Open),
-    );
+    let status = match f.optional("status") {
+        None => Some(None),
+        Some(_) => f
+            .word(
+                "status",
+                "period.status",
+                PeriodStatus::WORDS,
+                PeriodStatus::parse,
+                None,
+            )
+            .map(Some),
+    };
     if let (Some(start), Some(end)) = (start_date, end_date)
         && end < start
     {

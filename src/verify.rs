@@ -432,21 +432,26 @@ pub fn read_back(
         let mut db = MultisetHash::default();
         match f.table {
             Table::Periods => {
-                let mut names = HashSet::new();
+                // Name → whether the file gives a status (a blank one keeps the stored status,
+                // so it is left out of the comparison).
+                let mut names = std::collections::HashMap::new();
                 for r in validate::rows(f, validate::parse_period)? {
                     src.add(&[
                         Some(&r.name),
                         r.description.as_deref(),
                         Some(&instant(r.start_date)),
                         Some(&instant(r.end_date)),
-                        Some(r.status.as_str()),
+                        r.status.map(|s| s.as_str()),
                     ]);
-                    names.insert(r.name);
+                    names.insert(r.name, r.status.is_some());
                 }
                 store.for_each_row(
                     "SELECT name, description, start_date, end_date, status FROM allocation_periods",
-                    &mut |r| {
-                        if r[0].as_ref().is_some_and(|n| names.contains(n)) {
+                    &mut |mut r| {
+                        if let Some(&has_status) = r[0].as_ref().and_then(|n| names.get(n)) {
+                            if !has_status {
+                                r[4] = None;
+                            }
                             db.add(&r.iter().map(|v| v.as_deref()).collect::<Vec<_>>());
                         }
                     },

@@ -102,15 +102,14 @@ impl DbUrl {
     }
 }
 
-/// Replaces the password of `scheme://user:password@host` (and `password=` parameters) by `***`.
+/// Replaces the password of `scheme://user:password@host` (and `password=` parameters, however
+/// percent-encoded) by `***`. The credentials end at the first `@`, as the driver reads them, so a
+/// password containing `/`, `?` or `#` is hidden too.
 pub fn redact(url: &str) -> String {
     let mut out = url.to_string();
     if let Some(scheme_end) = out.find("://") {
         let rest_start = scheme_end + 3;
-        let authority_end = out[rest_start..]
-            .find(['/', '?'])
-            .map_or(out.len(), |i| rest_start + i);
-        if let Some(at) = out[rest_start..authority_end].rfind('@') {
+        if let Some(at) = out[rest_start..].find('@') {
             let userinfo = &out[rest_start..rest_start + at];
             if let Some(colon) = userinfo.find(':') {
                 let start = rest_start + colon + 1;
@@ -119,15 +118,42 @@ pub fn redact(url: &str) -> String {
             }
         }
     }
-    let lower = out.to_ascii_lowercase();
-    if let Some(i) = lower.find("password=") {
-        let start = i + "password=".len();
-        let end = out[start..]
-            .find(['&', ' '])
-            .map_or(out.len(), |j| start + j);
-        out.replace_range(start..end, "***");
+    let Some(query_start) = out.find('?') else {
+        return out;
+    };
+    let (head, query) = out.split_at(query_start + 1);
+    let params: Vec<String> = query
+        .split('&')
+        .map(|param| match param.split_once('=') {
+            Some((key, _)) if percent_decode(key).eq_ignore_ascii_case("password") => {
+                format!("{key}=***")
+            }
+            _ => param.to_string(),
+        })
+        .collect();
+    format!("{head}{}", params.join("&"))
+}
+
+fn percent_decode(text: &str) -> String {
+    let b = text.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = b
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        match (b[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
     }
-    out
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Everything that can go wrong talking to the database (exit code 3).
@@ -472,6 +498,15 @@ mod tests {
         assert_eq!(
             redact("postgres:///test?user=a&password=hunter2&x=1"),
             "postgres:///test?user=a&password=***&x=1"
+        );
+        assert_eq!(
+            redact("postgres://hm:pa/ss@127.0.0.1:5432/db"),
+            "postgres://hm:***@127.0.0.1:5432/db"
+        );
+        assert_eq!(redact("postgres://hm:p?a#s@h/db"), "postgres://hm:***@h/db");
+        assert_eq!(
+            redact("postgres:///db?user=a&pass%77ord=hunter2"),
+            "postgres:///db?user=a&pass%77ord=***"
         );
         let url = DbUrl::parse("postgres://u:hunter2@h/d").ok();
         assert!(url.is_some_and(|u| !format!("{u} {u:?}").contains("hunter2")));

@@ -464,7 +464,13 @@ impl Store for PgStore {
     }
 
     fn begin_write(&mut self) -> Result<(), StoreError> {
-        self.exec("starting the transaction", "BEGIN")?;
+        // One snapshot for the whole run: the plan, the backup, the checksums and the writes all
+        // see the same data, and a row the application changes meanwhile makes the run fail
+        // (SQLSTATE 40001) instead of being silently overwritten.
+        self.exec(
+            "starting the transaction",
+            "BEGIN ISOLATION LEVEL REPEATABLE READ",
+        )?;
         self.in_transaction = true;
         let got = self
             .client
@@ -1132,6 +1138,14 @@ fn pg_error(context: &str, url: &DbUrl, e: &postgres::Error) -> StoreError {
         || e.code()
             .is_some_and(|c| c.code().starts_with("57P") || c.code().starts_with("08"))
         || e.source().is_some_and(|s| s.is::<std::io::Error>());
+    if e.code().is_some_and(|c| c.code() == "40001") {
+        return StoreError::Database {
+            context: context.to_string(),
+            message: format!(
+                "{message}: another session changed these rows during the run; nothing was imported, run it again"
+            ),
+        };
+    }
     if lost {
         StoreError::ConnectionLost {
             context: context.to_string(),

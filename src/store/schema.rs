@@ -197,18 +197,18 @@ pub fn incompatibilities(found: &[FoundColumn], enums: &[(String, Vec<String>)])
         if *not_null && !col.not_null {
             problems.push(format!("{table}.{column} allows NULL, expected NOT NULL"));
         }
+        // Money must be exactly numeric(p,2) with p >= 15 (SPEC §4): another scale would give
+        // back `12.5000` for `12.50`, an unconstrained numeric would accept any scale.
         if col.data_type == "numeric"
-            && (col.numeric_scale.unwrap_or(0) < 2 || col.numeric_precision.unwrap_or(1000) < 15)
+            && (col.numeric_scale != Some(2) || col.numeric_precision.is_none_or(|p| p < 15))
         {
-            // An unconstrained numeric has no precision: it would accept any scale, so it is
-            // accepted only when both are missing (PostgreSQL stores the exact value given).
-            if col.numeric_precision.is_some() || col.numeric_scale.is_some() {
-                problems.push(format!(
-                    "{table}.{column} is numeric({},{}), expected at least numeric(15,2)",
-                    col.numeric_precision.unwrap_or(0),
-                    col.numeric_scale.unwrap_or(0)
-                ));
-            }
+            let shown = match (col.numeric_precision, col.numeric_scale) {
+                (Some(p), Some(s)) => format!("numeric({p},{s})"),
+                _ => "numeric without precision and scale".to_string(),
+            };
+            problems.push(format!(
+                "{table}.{column} is {shown}, expected numeric(p,2) with p of at least 15"
+            ));
         }
     }
     for (type_name, labels) in EXPECTED_ENUMS {

@@ -104,9 +104,11 @@ impl SqliteStore {
         // first because switching to WAL needs a lock another writer may hold.
         conn.busy_timeout(Duration::ZERO)
             .map_err(db_err("opening"))?;
-        // A large page cache keeps a million-row transaction's index pages in memory.
+        // A large page cache keeps a million-row transaction's index pages in memory. The
+        // journal mode is not touched here: switching to WAL rewrites the file header, and
+        // reading (validate-source, verify, a dry run) must leave the file as it was.
         conn.execute_batch(
-            "PRAGMA foreign_keys = ON; PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;
+            "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;
              PRAGMA cache_size = -262144; PRAGMA temp_store = MEMORY;",
         )
         .map_err(|e| match e {
@@ -203,6 +205,32 @@ impl Store for SqliteStore {
 
     fn url(&self) -> &DbUrl {
         &self.url
+    }
+
+    fn init(&mut self) -> Result<InitReport, StoreError> {
+        // WAL, so that readers are not blocked while a run writes; set before a write, never on
+        // a read-only path. A writer holding the lock makes the switch fail: that is "busy".
+        self.conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))
+            .map_err(|e| match e {
+                rusqlite::Error::SqliteFailure(f, _)
+                    if matches!(f.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) =>
+                {
+                    StoreError::Busy
+                }
+                e => db_err("setting the journal mode")(e),
+            })?;
+        self.begin_write()?;
+        match self.migrate_schema() {
+            Ok(report) => {
+                self.commit()?;
+                Ok(report)
+            }
+            Err(e) => {
+                let _ = self.rollback();
+                Err(e)
+            }
+        }
     }
 
     fn migrate_schema(&mut self) -> Result<InitReport, StoreError> {
