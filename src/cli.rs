@@ -80,12 +80,16 @@ pub enum Command {
     },
     /// Validate source files without touching the database (guide step 2).
     ValidateSource {
+        /// members file (.csv, .json or .jsonl)
         #[arg(long)]
         members: PathBuf,
+        /// capital_accounts file
         #[arg(long)]
         capital_accounts: PathBuf,
+        /// contributions file (optional)
         #[arg(long)]
         contributions: Option<PathBuf>,
+        /// periods file (optional)
         #[arg(long)]
         periods: Option<PathBuf>,
     },
@@ -96,8 +100,10 @@ pub enum Command {
         /// The source file (.csv, .json or .jsonl).
         #[arg(long)]
         source: PathBuf,
+        /// Do everything inside a transaction that is rolled back; print the plan.
         #[arg(long)]
         dry_run: bool,
+        /// Skip the automatic backup (not recommended).
         #[arg(long)]
         no_backup: bool,
     },
@@ -137,10 +143,13 @@ pub enum Command {
     },
     /// Write a deterministic synthetic bundle for tests and benchmarks.
     Gen {
+        /// Number of members (each gets one capital account and ten contributions).
         #[arg(long)]
         members: u64,
+        /// Directory to write the bundle into (created if missing).
         #[arg(long)]
         out: PathBuf,
+        /// The same seed always gives byte-identical files.
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
@@ -169,6 +178,7 @@ impl ImportKind {
 pub enum PeriodAction {
     /// Create an allocation period.
     Create {
+        /// Unique period name, e.g. "Q1 2026".
         #[arg(long)]
         name: String,
         /// YYYY-MM-DD
@@ -177,8 +187,10 @@ pub enum PeriodAction {
         /// YYYY-MM-DD
         #[arg(long)]
         end: String,
+        /// Free text.
         #[arg(long)]
         description: Option<String>,
+        /// open, closed or archived.
         #[arg(long, default_value = "open")]
         status: String,
     },
@@ -190,6 +202,7 @@ pub enum PeriodAction {
 pub enum RunsAction {
     /// List recent runs.
     List {
+        /// How many of the most recent runs to show.
         #[arg(long, default_value_t = 20)]
         limit: i64,
     },

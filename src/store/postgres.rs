@@ -504,8 +504,8 @@ impl Store for PgStore {
             .query("SELECT lower(email), ens_name FROM members", &[])
             .map_err(self.err("reading members"))?;
         for r in rows {
-            let email: String = r.get(0);
-            if let Some(ens) = r.get::<_, Option<String>>(1) {
+            let email: String = get(&r, 0, "members")?;
+            if let Some(ens) = get::<Option<String>>(&r, 1, "members")? {
                 refs.ens_names.insert(ens, email.clone());
             }
             refs.member_emails.insert(email);
@@ -514,7 +514,10 @@ impl Store for PgStore {
             .client
             .query("SELECT name FROM allocation_periods", &[])
             .map_err(self.err("reading periods"))?;
-        refs.period_names = rows.iter().map(|r| r.get(0)).collect();
+        refs.period_names = rows
+            .iter()
+            .map(|r| get(r, 0, "allocation_periods"))
+            .collect::<Result<_, _>>()?;
         Ok(refs)
     }
 
@@ -526,18 +529,20 @@ impl Store for PgStore {
                 &[],
             )
             .map_err(self.err("reading members"))?;
-        Ok(rows
-            .iter()
-            .map(|r| DbMember {
-                id: r.get(0),
-                email: r.get(1),
-                display_name: r.get(2),
-                ens_name: r.get(3),
-                role: r.get::<_, OwnedLabel>(4).0,
-                status: r.get::<_, OwnedLabel>(5).0,
-                joined_at: r.get(6),
+        let t = "members";
+        rows.iter()
+            .map(|r| {
+                Ok(DbMember {
+                    id: get(r, 0, t)?,
+                    email: get(r, 1, t)?,
+                    display_name: get(r, 2, t)?,
+                    ens_name: get(r, 3, t)?,
+                    role: get::<OwnedLabel>(r, 4, t)?.0,
+                    status: get::<OwnedLabel>(r, 5, t)?.0,
+                    joined_at: get(r, 6, t)?,
+                })
             })
-            .collect())
+            .collect()
     }
 
     fn periods(&mut self) -> Result<Vec<DbPeriod>, StoreError> {
@@ -548,17 +553,19 @@ impl Store for PgStore {
                 &[],
             )
             .map_err(self.err("reading periods"))?;
-        Ok(rows
-            .iter()
-            .map(|r| DbPeriod {
-                id: r.get(0),
-                name: r.get(1),
-                description: r.get(2),
-                start_date: r.get(3),
-                end_date: r.get(4),
-                status: r.get::<_, OwnedLabel>(5).0,
+        let t = "allocation_periods";
+        rows.iter()
+            .map(|r| {
+                Ok(DbPeriod {
+                    id: get(r, 0, t)?,
+                    name: get(r, 1, t)?,
+                    description: get(r, 2, t)?,
+                    start_date: get(r, 3, t)?,
+                    end_date: get(r, 4, t)?,
+                    status: get::<OwnedLabel>(r, 5, t)?.0,
+                })
             })
-            .collect())
+            .collect()
     }
 
     fn capital_accounts(&mut self) -> Result<Vec<DbAccount>, StoreError> {
@@ -569,21 +576,22 @@ impl Store for PgStore {
                 &[],
             )
             .map_err(self.err("reading capital accounts"))?;
+        let t = "capital_accounts";
         rows.iter()
             .map(|r| {
                 let money = |i: usize| {
-                    Money::from_decimal(r.get::<_, Decimal>(i)).ok_or_else(|| {
+                    Money::from_decimal(get::<Decimal>(r, i, t)?).ok_or_else(|| {
                         StoreError::Other(
                             "a capital account holds an amount with more than two decimals".into(),
                         )
                     })
                 };
                 Ok(DbAccount {
-                    id: r.get(0),
-                    member_id: r.get(1),
+                    id: get(r, 0, t)?,
+                    member_id: get(r, 1, t)?,
                     balance: money(2)?,
                     tax_basis: money(3)?,
-                    notes: r.get(4),
+                    notes: get(r, 4, t)?,
                 })
             })
             .collect()
@@ -1066,6 +1074,15 @@ impl Store for PgStore {
         }
         Ok(())
     }
+}
+
+/// A value of an application table, as an error rather than a panic when the database holds
+/// something the tool cannot represent (an `infinity` timestamp, say).
+fn get<'a, T: FromSql<'a>>(row: &'a Row, i: usize, table: &str) -> Result<T, StoreError> {
+    row.try_get(i).map_err(|e| StoreError::Database {
+        context: format!("reading {table}.{}", row.columns()[i].name()),
+        message: e.to_string(),
+    })
 }
 
 fn run_row(r: &Row) -> RunRow {
