@@ -625,10 +625,14 @@ fn import_files(
 /// A database error, with the seed guide's troubleshooting hints where they apply.
 fn with_hint(e: StoreError) -> Failure {
     let mut message = e.to_string();
-    if let StoreError::ConnectionLost { .. } = e {
-        message.push_str(
-            "\nThe transaction was not committed: the database is as it was before this run.",
-        );
+    if let StoreError::ConnectionLost { context, .. } = &e {
+        if context == "committing" {
+            message.push_str("\nThe connection was lost while committing: the run committed whole or not at all; `habitat-migrate runs list` shows which.");
+        } else {
+            message.push_str(
+                "\nThe transaction was not committed: the database is as it was before this run.",
+            );
+        }
     } else if message.contains("members_email_key") {
         message.push_str("\nhint: an email already exists with other letter case or twice in the source; de-duplicate the source data.");
     }

@@ -117,17 +117,20 @@ impl VerifyReport {
     }
 }
 
-fn money(backend: Backend, text: Option<&str>) -> Money {
-    let Some(t) = text else { return Money::ZERO };
+/// An amount as the database printed it; `NULL` (no rows to sum) is zero, and anything that is not
+/// an exact amount is `None`, which fails the check rather than passing as zero.
+fn money(backend: Backend, text: Option<&str>) -> Option<Money> {
+    let Some(t) = text else {
+        return Some(Money::ZERO);
+    };
     match backend {
         // SQLite sums are integer cents; money columns read through the store are already `12.50`.
-        Backend::Sqlite if !t.contains('.') => Money::from_cents(t.parse().unwrap_or(0)),
-        _ => Money::parse(t).unwrap_or_else(|_| {
-            // PostgreSQL may print a sum with more or fewer decimals than two.
+        Backend::Sqlite if !t.contains('.') => t.parse().ok().map(Money::from_cents),
+        // PostgreSQL may print a sum with more or fewer decimals than two.
+        _ => Money::parse(t).ok().or_else(|| {
             rust_decimal::Decimal::from_str_exact(t)
                 .ok()
                 .and_then(Money::from_decimal)
-                .unwrap_or(Money::ZERO)
         }),
     }
 }
@@ -287,25 +290,26 @@ fn reconcile(
             no_baseline.push(email);
             continue;
         }
-        let contributed = money(backend, r[5].as_deref());
-        let allocated = money(backend, r[6].as_deref());
-        for (measure, actual, opening) in [
-            (
-                "balance",
-                money(backend, r[1].as_deref()),
-                money(backend, r[3].as_deref()),
-            ),
-            (
-                "tax_basis",
-                money(backend, r[2].as_deref()),
-                money(backend, r[4].as_deref()),
-            ),
-        ] {
-            let expected = opening
-                .checked_add(contributed)
-                .and_then(|v| v.checked_add(allocated))
-                .unwrap_or(Money::ZERO);
-            let difference = actual.checked_sub(expected).unwrap_or(Money::ZERO);
+        let m = |i: usize| money(backend, r[i].as_deref());
+        let (Some(contributed), Some(allocated)) = (m(5), m(6)) else {
+            mismatched.push(email.clone());
+            c.rows.push(vec![email.clone(), "unreadable sum".into()]);
+            continue;
+        };
+        for (measure, actual, opening) in [("balance", m(1), m(3)), ("tax_basis", m(2), m(4))] {
+            let computed = actual.zip(opening).and_then(|(actual, opening)| {
+                let expected = opening.checked_add(contributed)?.checked_add(allocated)?;
+                Some((actual, opening, expected, actual.checked_sub(expected)?))
+            });
+            let Some((actual, opening, expected, difference)) = computed else {
+                mismatched.push(email.clone());
+                c.rows.push(vec![
+                    email.clone(),
+                    measure.to_string(),
+                    "unreadable or overflowing amount".into(),
+                ]);
+                continue;
+            };
             if measure == "balance" && opening != Money::ZERO {
                 nonzero_openings += 1;
                 opening_total = opening_total.checked_add(opening).unwrap_or(opening_total);
@@ -579,4 +583,34 @@ pub fn counts(store: &mut dyn Store) -> Result<BTreeMap<String, u64>, StoreError
         out.insert(t.to_string(), n);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_read_exactly_or_not_at_all() {
+        assert_eq!(
+            money(Backend::Sqlite, Some("1250")),
+            Some(Money::from_cents(1250))
+        );
+        assert_eq!(
+            money(Backend::Sqlite, Some("12.50")),
+            Some(Money::from_cents(1250))
+        );
+        assert_eq!(
+            money(Backend::Postgres, Some("12.5")),
+            Some(Money::from_cents(1250))
+        );
+        assert_eq!(
+            money(Backend::Postgres, Some("12.5000")),
+            Some(Money::from_cents(1250))
+        );
+        assert_eq!(money(Backend::Postgres, None), Some(Money::ZERO));
+        // Never silently zero: a value that is not an exact amount fails the check.
+        assert_eq!(money(Backend::Postgres, Some("12.505")), None);
+        assert_eq!(money(Backend::Sqlite, Some("1e3")), None);
+        assert_eq!(money(Backend::Postgres, Some("NaN")), None);
+    }
 }
