@@ -317,6 +317,7 @@ pub trait Store {
 
     /// Creates or completes the schema, idempotently, in a transaction of its own.
     fn init(&mut self) -> Result<InitReport, StoreError> {
+        self.before_write()?;
         self.begin_write()?;
         match self.migrate_schema() {
             Ok(report) => {
@@ -328,6 +329,12 @@ pub trait Store {
                 Err(e)
             }
         }
+    }
+
+    /// Settings a backend makes once before it first writes (SQLite: WAL), kept off read-only
+    /// paths so that reading leaves a database file as it was.
+    fn before_write(&mut self) -> Result<(), StoreError> {
+        Ok(())
     }
 
     /// Applies the missing migrations inside the caller's transaction (so that a dry run can

@@ -207,11 +207,12 @@ impl Store for SqliteStore {
         &self.url
     }
 
-    fn init(&mut self) -> Result<InitReport, StoreError> {
+    fn before_write(&mut self) -> Result<(), StoreError> {
         // WAL, so that readers are not blocked while a run writes; set before a write, never on
         // a read-only path. A writer holding the lock makes the switch fail: that is "busy".
         self.conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))
+            .map(|_| ())
             .map_err(|e| match e {
                 rusqlite::Error::SqliteFailure(f, _)
                     if matches!(f.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) =>
@@ -219,18 +220,7 @@ impl Store for SqliteStore {
                     StoreError::Busy
                 }
                 e => db_err("setting the journal mode")(e),
-            })?;
-        self.begin_write()?;
-        match self.migrate_schema() {
-            Ok(report) => {
-                self.commit()?;
-                Ok(report)
-            }
-            Err(e) => {
-                let _ = self.rollback();
-                Err(e)
-            }
-        }
+            })
     }
 
     fn migrate_schema(&mut self) -> Result<InitReport, StoreError> {
