@@ -513,7 +513,7 @@ pub fn read_back(
             Table::Contributions => {
                 // Keys are computed exactly as the import computed them; ids are not needed here.
                 let mut keyer = ContributionKeyer::for_keys_only();
-                let mut keys: HashSet<crate::plan::ImportKey> = HashSet::new();
+                let mut keys: HashSet<u64> = HashSet::new();
                 let mut members: HashSet<String> = HashSet::new();
                 let mut earlier = 0u64;
                 for r in validate::rows(f, validate::parse_contribution)? {
@@ -528,7 +528,7 @@ pub fn read_back(
                         Some(r.status.as_str()),
                         r.approved_at.map(instant).as_deref(),
                     ]);
-                    keys.insert(key);
+                    keys.insert(key.fingerprint());
                     if !members.contains(r.member_email.as_str()) {
                         members.insert(r.member_email.as_str().to_string());
                     }
@@ -545,7 +545,7 @@ pub fn read_back(
                     ),
                     &mut |r| {
                         let key = r[0].as_deref().and_then(crate::plan::ImportKey::parse);
-                        if key.is_some_and(|k| keys.contains(&k)) {
+                        if key.is_some_and(|k| keys.contains(&k.fingerprint())) {
                             db.add(&r.iter().map(|v| v.as_deref()).collect::<Vec<_>>());
                         } else if r[1].as_ref().is_some_and(|e| members.contains(e)) {
                             earlier += 1;
