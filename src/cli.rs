@@ -403,7 +403,7 @@ fn run(cli: &Cli, ui: &Ui) -> Result<i32, Failure> {
             let path = taken?;
             ui.print(
                 &format!("✓ Backup written: {}\n", path.display()),
-                || serde_json::json!({"ok": true, "backup_file": path.display().to_string()}),
+                || serde_json::json!({"format": "habitat-migrate/backup", "version": 1, "ok": true, "backup_file": path.display().to_string()}),
             );
             Ok(EXIT_OK)
         }
@@ -452,7 +452,7 @@ fn run(cli: &Cli, ui: &Ui) -> Result<i32, Failure> {
                     let runs = store.runs(*limit)?;
                     ui.print(
                         &report::runs_human(&runs),
-                        || serde_json::json!({"runs": runs}),
+                        || serde_json::json!({"format": "habitat-migrate/runs", "version": 1, "runs": runs}),
                     );
                     Ok(EXIT_OK)
                 }
@@ -460,7 +460,7 @@ fn run(cli: &Cli, ui: &Ui) -> Result<i32, Failure> {
                     Some((run, changes)) => {
                         ui.print(
                             &report::run_human(&run, &changes),
-                            || serde_json::json!({"run": run, "changes": changes}),
+                            || serde_json::json!({"format": "habitat-migrate/run", "version": 1, "run": run, "changes": changes}),
                         );
                         Ok(EXIT_OK)
                     }
@@ -489,16 +489,22 @@ fn run(cli: &Cli, ui: &Ui) -> Result<i32, Failure> {
             }
             DbAction::Status => {
                 let u = url(cli)?;
-                if u.backend == store::Backend::Sqlite
+                // A SQLite file that does not exist yet has every migration pending, as an empty
+                // PostgreSQL database does; looking must not create it.
+                let s = if u.backend == store::Backend::Sqlite
                     && !u.path.as_ref().is_some_and(|p| p.is_file())
                 {
-                    return Err(StoreError::NotInitialised.into());
-                }
-                let mut store = open(cli, false)?;
-                let s = store.status()?;
+                    store::SchemaStatus::from_recorded(
+                        u.redacted().to_string(),
+                        store::schema::SQLITE,
+                        &[],
+                    )
+                } else {
+                    open(cli, false)?.status()?
+                };
                 ui.print(
                     &report::status_human(&s),
-                    || serde_json::json!({"status": s}),
+                    || serde_json::json!({"format": "habitat-migrate/status", "version": 1, "status": s}),
                 );
                 Ok(if s.drift() { EXIT_INVALID } else { EXIT_OK })
             }
@@ -687,7 +693,7 @@ fn period(cli: &Cli, ui: &Ui, action: &PeriodAction) -> Result<i32, Failure> {
                 ));
             }
             ui.print(&human, || {
-                serde_json::json!({"periods": periods.iter().map(|p| serde_json::json!({
+                serde_json::json!({"format": "habitat-migrate/periods", "version": 1, "periods": periods.iter().map(|p| serde_json::json!({
                     "name": p.name, "start_date": crate::domain::format_instant(p.start_date),
                     "end_date": crate::domain::format_instant(p.end_date), "status": p.status,
                     "description": p.description,

@@ -302,3 +302,26 @@ fn existing_money_columns_of_another_scale_are_incompatible() {
     assert_eq!(out.status.code(), Some(3), "{}", common::all_output(&out));
     assert!(common::all_output(&out).contains("capital_accounts.balance is numeric(15,4)"));
 }
+
+#[test]
+fn db_status_of_a_missing_sqlite_file_lists_pending_without_creating_it() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let db = tmp.path().join("new.db");
+    let out = common::bin()
+        .args([
+            "--database-url",
+            &format!("sqlite://{}", db.display()),
+            "--format",
+            "json",
+            "db",
+            "status",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(0), "{}", common::all_output(&out));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(status["format"], "habitat-migrate/status");
+    let versions = status["status"]["versions"].as_array().expect("versions");
+    assert!(!versions.is_empty() && versions.iter().all(|v| v["applied_at"].is_null()));
+    assert!(!db.exists());
+}
