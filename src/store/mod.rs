@@ -339,10 +339,64 @@ pub trait Store {
 
     /// Applies the missing migrations inside the caller's transaction (so that a dry run can
     /// plan against a new database and still leave nothing behind).
-    fn migrate_schema(&mut self) -> Result<InitReport, StoreError>;
-    fn status(&mut self) -> Result<SchemaStatus, StoreError>;
-    /// Whether the Habitat tables and the tool's tables exist.
-    fn is_initialised(&mut self) -> Result<bool, StoreError>;
+    fn migrate_schema(&mut self) -> Result<InitReport, StoreError> {
+        self.ensure_version_table()?;
+        let recorded = self.recorded_versions()?;
+        let mut report = InitReport::default();
+        for m in self.migrations() {
+            if recorded.iter().any(|r| r.0 == m.version) {
+                report.already_applied += 1;
+                continue;
+            }
+            // The application's own tables are never touched: if they exist, they are adopted
+            // when compatible, and every difference is reported otherwise.
+            let how = if m.habitat_tables && self.habitat_tables_exist()? {
+                let problems = self.incompatibilities()?;
+                if !problems.is_empty() {
+                    return Err(StoreError::Incompatible(problems));
+                }
+                "adopted"
+            } else {
+                self.apply_migration(m)?;
+                "applied"
+            };
+            self.record_migration(m, how)?;
+            report
+                .applied
+                .push((m.version, m.name.to_string(), how.to_string()));
+        }
+        Ok(report)
+    }
+
+    fn status(&mut self) -> Result<SchemaStatus, StoreError> {
+        let recorded = self.recorded_versions()?;
+        Ok(SchemaStatus::from_recorded(
+            self.url().redacted().to_string(),
+            self.migrations(),
+            &recorded,
+        ))
+    }
+
+    /// The embedded migration files of this backend, in order.
+    fn migrations(&self) -> &'static [schema::Migration];
+    /// Creates the table that records applied migrations, if missing.
+    fn ensure_version_table(&mut self) -> Result<(), StoreError>;
+    /// Recorded migrations: `(version, checksum, applied_at, how)`.
+    fn recorded_versions(&mut self) -> Result<Vec<(i32, String, String, String)>, StoreError>;
+    /// Whether any of the five Habitat tables already exists.
+    fn habitat_tables_exist(&mut self) -> Result<bool, StoreError>;
+    /// Differences between the existing Habitat tables and what the tool needs.
+    fn incompatibilities(&mut self) -> Result<Vec<String>, StoreError>;
+    fn apply_migration(&mut self, m: &schema::Migration) -> Result<(), StoreError>;
+    fn record_migration(&mut self, m: &schema::Migration, how: &str) -> Result<(), StoreError>;
+    /// Whether every migration is recorded (the Habitat tables and the tool's tables exist).
+    fn is_initialised(&mut self) -> Result<bool, StoreError> {
+        let recorded = self.recorded_versions()?;
+        Ok(self
+            .migrations()
+            .iter()
+            .all(|m| recorded.iter().any(|r| r.0 == m.version)))
+    }
 
     /// Opens the run's one transaction and takes the single-writer lock, refusing at once with
     /// [`StoreError::Busy`] if another run holds it.

@@ -19,7 +19,7 @@ use postgres::{Client, NoTls, Row};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use super::schema::{self, FoundColumn, InitReport, SchemaStatus};
+use super::schema::{self, FoundColumn};
 use super::{
     Backend, Change, ChangeRow, ContributionOutcome, DbAccount, DbMember, DbPeriod, DbUrl,
     NewContribution, RunRow, Store, StoreError,
@@ -151,7 +151,7 @@ impl PgStore {
             .collect())
     }
 
-    fn habitat_tables_exist(&mut self) -> Result<bool, StoreError> {
+    fn any_habitat_table(&mut self) -> Result<bool, StoreError> {
         let n: i64 = self
             .client
             .query_one(
@@ -406,7 +406,11 @@ impl Store for PgStore {
         &self.url
     }
 
-    fn migrate_schema(&mut self) -> Result<InitReport, StoreError> {
+    fn migrations(&self) -> &'static [schema::Migration] {
+        schema::POSTGRES
+    }
+
+    fn ensure_version_table(&mut self) -> Result<(), StoreError> {
         self.exec(
             "creating the habitat_migrate schema",
             "CREATE SCHEMA IF NOT EXISTS habitat_migrate;
@@ -417,50 +421,32 @@ impl Store for PgStore {
                 applied_at timestamptz NOT NULL DEFAULT now(),
                 how text NOT NULL
              );",
+        )
+    }
+
+    fn recorded_versions(&mut self) -> Result<Vec<(i32, String, String, String)>, StoreError> {
+        self.recorded()
+    }
+
+    fn habitat_tables_exist(&mut self) -> Result<bool, StoreError> {
+        self.any_habitat_table()
+    }
+
+    fn incompatibilities(&mut self) -> Result<Vec<String>, StoreError> {
+        self.pg_incompatibilities()
+    }
+
+    fn apply_migration(&mut self, m: &schema::Migration) -> Result<(), StoreError> {
+        self.exec(&format!("migration {} ({})", m.version, m.name), m.sql)
+    }
+
+    fn record_migration(&mut self, m: &schema::Migration, how: &str) -> Result<(), StoreError> {
+        self.modified(
+            "recording a migration",
+            "INSERT INTO habitat_migrate.schema_migrations (version, name, checksum, how) VALUES ($1, $2, $3, $4)",
+            &[&m.version, &m.name, &m.checksum(), &how],
         )?;
-        let recorded = self.recorded()?;
-        let mut report = InitReport::default();
-        for m in schema::POSTGRES {
-            if recorded.iter().any(|r| r.0 == m.version) {
-                report.already_applied += 1;
-                continue;
-            }
-            let how = if m.habitat_tables && self.habitat_tables_exist()? {
-                let problems = self.pg_incompatibilities()?;
-                if !problems.is_empty() {
-                    return Err(StoreError::Incompatible(problems));
-                }
-                "adopted"
-            } else {
-                self.exec(&format!("migration {} ({})", m.version, m.name), m.sql)?;
-                "applied"
-            };
-            self.modified(
-                "recording a migration",
-                "INSERT INTO habitat_migrate.schema_migrations (version, name, checksum, how) VALUES ($1, $2, $3, $4)",
-                &[&m.version, &m.name, &m.checksum(), &how],
-            )?;
-            report
-                .applied
-                .push((m.version, m.name.to_string(), how.to_string()));
-        }
-        Ok(report)
-    }
-
-    fn status(&mut self) -> Result<SchemaStatus, StoreError> {
-        let recorded = self.recorded()?;
-        Ok(SchemaStatus::from_recorded(
-            self.url.redacted().to_string(),
-            schema::POSTGRES,
-            &recorded,
-        ))
-    }
-
-    fn is_initialised(&mut self) -> Result<bool, StoreError> {
-        let recorded = self.recorded()?;
-        Ok(schema::POSTGRES
-            .iter()
-            .all(|m| recorded.iter().any(|r| r.0 == m.version)))
+        Ok(())
     }
 
     fn begin_write(&mut self) -> Result<(), StoreError> {

@@ -13,7 +13,7 @@ use jiff::Timestamp;
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 use uuid::Uuid;
 
-use super::schema::{self, InitReport, SchemaStatus};
+use super::schema;
 use super::{
     Backend, Change, ChangeRow, ContributionOutcome, DbAccount, DbMember, DbPeriod, DbUrl,
     NewContribution, RunRow, Store, StoreError,
@@ -223,7 +223,11 @@ impl Store for SqliteStore {
             })
     }
 
-    fn migrate_schema(&mut self) -> Result<InitReport, StoreError> {
+    fn migrations(&self) -> &'static [schema::Migration] {
+        schema::SQLITE
+    }
+
+    fn ensure_version_table(&mut self) -> Result<(), StoreError> {
         self.exec(
             "creating hm_schema_migrations",
             "CREATE TABLE IF NOT EXISTS hm_schema_migrations (
@@ -233,51 +237,33 @@ impl Store for SqliteStore {
                 applied_at TEXT NOT NULL,
                 how TEXT NOT NULL
             ) STRICT",
-        )?;
-        let recorded = self.recorded()?;
-        let mut report = InitReport::default();
-        for m in schema::SQLITE {
-            if recorded.iter().any(|r| r.0 == m.version) {
-                report.already_applied += 1;
-                continue;
-            }
-            let how = if m.habitat_tables && self.table_exists("members")? {
-                let problems = self.sqlite_incompatibilities()?;
-                if !problems.is_empty() {
-                    return Err(StoreError::Incompatible(problems));
-                }
-                "adopted"
-            } else {
-                self.exec(&format!("migration {} ({})", m.version, m.name), m.sql)?;
-                "applied"
-            };
-            self.conn
-                .execute(
-                    "INSERT INTO hm_schema_migrations (version, name, checksum, applied_at, how) VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![m.version, m.name, m.checksum(), now(), how],
-                )
-                .map_err(db_err("recording a migration"))?;
-            report
-                .applied
-                .push((m.version, m.name.to_string(), how.to_string()));
-        }
-        Ok(report)
+        )
     }
 
-    fn status(&mut self) -> Result<SchemaStatus, StoreError> {
-        let recorded = self.recorded()?;
-        Ok(SchemaStatus::from_recorded(
-            self.url.redacted().to_string(),
-            schema::SQLITE,
-            &recorded,
-        ))
+    fn recorded_versions(&mut self) -> Result<Vec<(i32, String, String, String)>, StoreError> {
+        self.recorded()
     }
 
-    fn is_initialised(&mut self) -> Result<bool, StoreError> {
-        let recorded = self.recorded()?;
-        Ok(schema::SQLITE
-            .iter()
-            .all(|m| recorded.iter().any(|r| r.0 == m.version)))
+    fn habitat_tables_exist(&mut self) -> Result<bool, StoreError> {
+        self.table_exists("members")
+    }
+
+    fn incompatibilities(&mut self) -> Result<Vec<String>, StoreError> {
+        self.sqlite_incompatibilities()
+    }
+
+    fn apply_migration(&mut self, m: &schema::Migration) -> Result<(), StoreError> {
+        self.exec(&format!("migration {} ({})", m.version, m.name), m.sql)
+    }
+
+    fn record_migration(&mut self, m: &schema::Migration, how: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO hm_schema_migrations (version, name, checksum, applied_at, how) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![m.version, m.name, m.checksum(), now(), how],
+            )
+            .map(|_| ())
+            .map_err(db_err("recording a migration"))
     }
 
     fn begin_write(&mut self) -> Result<(), StoreError> {
