@@ -82,25 +82,7 @@ fn generated_bundle_validates_clean() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("bundle");
     generate(&dir, 300, 3);
-    let out = common::bin()
-        .current_dir(tmp.path())
-        .args([
-            "--database-url",
-            "sqlite://none.db",
-            "--format",
-            "json",
-            "validate-source",
-        ])
-        .arg("--members")
-        .arg(dir.join("members.csv"))
-        .arg("--capital-accounts")
-        .arg(dir.join("capital_accounts.csv"))
-        .arg("--contributions")
-        .arg(dir.join("contributions.csv"))
-        .arg("--periods")
-        .arg(dir.join("periods.csv"))
-        .output()
-        .expect("runs");
+    let out = common::validate_bundle(tmp.path(), &dir, "contributions.csv");
     assert_eq!(out.status.code(), Some(0), "{}", common::all_output(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json report");
     assert_eq!(report["summary"]["errors"], 0);

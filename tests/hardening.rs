@@ -28,25 +28,7 @@ fn bundle_with(dir: &Path, file: &str, text: &str) -> PathBuf {
 }
 
 fn validate(dir: &Path, bundle: &Path, contributions: &str) -> (Option<i32>, serde_json::Value) {
-    let out = common::bin()
-        .current_dir(dir)
-        .args([
-            "--database-url",
-            "sqlite://none.db",
-            "--format",
-            "json",
-            "validate-source",
-        ])
-        .arg("--members")
-        .arg(bundle.join("members.csv"))
-        .arg("--capital-accounts")
-        .arg(bundle.join("capital_accounts.csv"))
-        .arg("--periods")
-        .arg(bundle.join("periods.csv"))
-        .arg("--contributions")
-        .arg(bundle.join(contributions))
-        .output()
-        .expect("runs");
+    let out = common::validate_bundle(dir, bundle, contributions);
     let report = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
     (out.status.code(), report)
 }

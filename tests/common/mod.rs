@@ -194,3 +194,32 @@ pub fn all_output(output: &std::process::Output) -> String {
         String::from_utf8_lossy(&output.stderr)
     )
 }
+
+/// `validate-source --format json` on the four files of a bundle directory (the contributions file
+/// named by `contributions`), run in `cwd` against a SQLite URL that does not exist.
+#[allow(dead_code)]
+pub fn validate_bundle(
+    cwd: &std::path::Path,
+    bundle: &std::path::Path,
+    contributions: &str,
+) -> std::process::Output {
+    bin()
+        .current_dir(cwd)
+        .args([
+            "--database-url",
+            "sqlite://none.db",
+            "--format",
+            "json",
+            "validate-source",
+        ])
+        .arg("--members")
+        .arg(bundle.join("members.csv"))
+        .arg("--capital-accounts")
+        .arg(bundle.join("capital_accounts.csv"))
+        .arg("--periods")
+        .arg(bundle.join("periods.csv"))
+        .arg("--contributions")
+        .arg(bundle.join(contributions))
+        .output()
+        .expect("validate-source runs")
+}
