@@ -77,8 +77,10 @@ pub enum Command {
         /// Skip the automatic backup (not recommended).
         #[arg(long)]
         no_backup: bool,
+        #[command(flatten)]
+        corrections: CorrectionArgs,
     },
-    /// Validate source files without touching the database (guide step 2).
+    /// Validate the source files (guide step 2); never writes a database.
     ValidateSource {
         /// members file (.csv, .json or .jsonl)
         #[arg(long)]
@@ -106,8 +108,10 @@ pub enum Command {
         /// Skip the automatic backup (not recommended).
         #[arg(long)]
         no_backup: bool,
+        #[command(flatten)]
+        corrections: CorrectionArgs,
     },
-    /// Check the database (guide step 6); exit 1 on any ✗.
+    /// Check the database after an import (guide step 6: "validate the migration"); exit 1 on any ✗.
     Verify {
         /// Apply the seed guide's literal rule: any nonzero opening balance fails.
         #[arg(long)]
@@ -153,6 +157,31 @@ pub enum Command {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
+}
+
+/// What to do with contributions imported earlier that the source file no longer lists (in a
+/// member's period the file still covers). Without either flag such a run is refused.
+#[derive(clap::Args, Clone, Copy, Debug)]
+pub struct CorrectionArgs {
+    /// The file is a correction: delete the contributions imported earlier that it no longer
+    /// lists (only ones this tool created and nobody changed since), in the same transaction.
+    #[arg(long, conflicts_with = "keep_missing")]
+    pub replace_missing: bool,
+    /// Both are real: keep the earlier contributions beside the new rows.
+    #[arg(long)]
+    pub keep_missing: bool,
+}
+
+impl CorrectionArgs {
+    fn policy(self) -> import::CorrectionPolicy {
+        if self.replace_missing {
+            import::CorrectionPolicy::Replace
+        } else if self.keep_missing {
+            import::CorrectionPolicy::Keep
+        } else {
+            import::CorrectionPolicy::Refuse
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -354,6 +383,7 @@ fn run(cli: &Cli, ui: &Ui) -> Result<i32, Failure> {
             bundle,
             dry_run,
             no_backup,
+            corrections,
         } => {
             let bundle = Bundle::discover(bundle)?;
             import_files(
@@ -363,6 +393,7 @@ fn run(cli: &Cli, ui: &Ui) -> Result<i32, Failure> {
                 "migrate".into(),
                 *dry_run,
                 *no_backup,
+                corrections.policy(),
             )
         }
         Command::Import {
@@ -370,10 +401,19 @@ fn run(cli: &Cli, ui: &Ui) -> Result<i32, Failure> {
             source,
             dry_run,
             no_backup,
+            corrections,
         } => {
             let file = SourceFile::new(source, what.table());
             let command = format!("import {}", what.table().stem().replace('_', "-"));
-            import_files(cli, ui, &[file], command, *dry_run, *no_backup)
+            import_files(
+                cli,
+                ui,
+                &[file],
+                command,
+                *dry_run,
+                *no_backup,
+                corrections.policy(),
+            )
         }
         Command::Verify { strict_balances } => {
             let mut store = open_initialised(cli)?;
@@ -574,6 +614,7 @@ fn import_files(
     command: String,
     dry_run: bool,
     no_backup: bool,
+    corrections: import::CorrectionPolicy,
 ) -> Result<i32, Failure> {
     if no_backup && !dry_run && !ui.quiet {
         eprintln!(
@@ -589,8 +630,13 @@ fn import_files(
     } else {
         store::open(&url, true)?
     };
+    let command = match corrections.flag() {
+        Some(flag) => format!("{command} {flag}"),
+        None => command,
+    };
     let opts = import::Options {
         command,
+        corrections,
         dry_run,
         no_backup,
         backup_dir: cli.backup_dir.clone(),
@@ -612,11 +658,22 @@ fn import_files(
             Ok(EXIT_INVALID)
         }
         Err(ImportError::Verification(v)) => {
-            ui.print_failure(&report::verify_human(&v, true), || report::verify_json(&v));
-            Err(Failure {
-                code: EXIT_INVALID,
-                message: "verification failed inside the transaction; the run was rolled back and nothing was imported".into(),
-            })
+            // One document per command: in JSON the verification report is the answer.
+            ui.print_failure(&report::verify_human(&v, ui.verbose), || {
+                let mut doc = report::verify_json(&v);
+                doc["rolled_back"] = serde_json::Value::Bool(true);
+                doc
+            });
+            eprintln!(
+                "error: verification failed inside the transaction; the run was rolled back and nothing was imported"
+            );
+            Ok(EXIT_INVALID)
+        }
+        Err(ImportError::Corrections(c)) => {
+            ui.print_failure(&report::corrections_refused(&c, ui.verbose), || {
+                report::corrections_json(&c)
+            });
+            Ok(EXIT_INVALID)
         }
         Err(ImportError::Source(e)) => Err(e.into()),
         Err(ImportError::Store(e)) => Err(with_hint(e)),

@@ -1,12 +1,15 @@
-//! The import pipeline: validate → plan → write, in one transaction, with a run record.
+//! The import pipeline: validate → plan → decide corrections → backup → write → re-derive
+//! opening balances → verify, in one transaction, with a run record.
 //!
 //! [`run`] is the whole of `migrate` and of each `import` step. It opens the run's single write
 //! transaction first (which is also the single-writer lock), so that validation's reference checks,
-//! the plan and the writes all see one consistent database. A dry run executes exactly the same
-//! path and rolls back at the end. On any failure the transaction is rolled back and a `failed`
-//! run is recorded in a transaction of its own, so the history shows attempts too.
+//! the plan and the writes all see one consistent database. The whole plan — contributions
+//! included — is made before anything is written, so a run that must be refused (a correction
+//! nobody decided on) writes nothing, not even a backup. A dry run executes exactly the same path
+//! and rolls back at the end. On any failure the transaction is rolled back and a `failed` run is
+//! recorded in a transaction of its own, so the history shows attempts too.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
@@ -15,13 +18,41 @@ use jiff::Timestamp;
 use uuid::Uuid;
 
 use crate::backup::{self, BackupError};
+use crate::balances::{self, Derivation, Reason};
 use crate::domain::format_instant;
+use crate::model::{Change, DigestSum, MissingContribution, Opening, StagedContribution};
+use crate::money::Money;
 use crate::plan::{self, Sample};
 use crate::runlog::RunLog;
 use crate::source::{SourceError, SourceFile, Table};
-use crate::store::{RunRow, Store, StoreError, TableCounts};
+use crate::store::{ReadBackScope, RunRow, Store, StoreError, TableCounts};
 use crate::validate::{self, Validation};
 use crate::verify::{self, VerifyReport};
+
+/// What to do with contributions the tool imported earlier, in (member, period) pairs the source
+/// still covers, that the source no longer lists (SPEC §6, corrections).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CorrectionPolicy {
+    /// Refuse the run and say what to do (the default: a correction must be decided, not guessed).
+    #[default]
+    Refuse,
+    /// `--replace-missing`: delete them in the same transaction (only rows nobody changed since).
+    Replace,
+    /// `--keep-missing`: keep them beside the new rows.
+    Keep,
+}
+
+impl CorrectionPolicy {
+    /// The flag that asks for this policy, for the run record's command line.
+    pub fn flag(self) -> Option<&'static str> {
+        match self {
+            CorrectionPolicy::Refuse => None,
+            CorrectionPolicy::Replace => Some("--replace-missing"),
+            CorrectionPolicy::Keep => Some("--keep-missing"),
+        }
+    }
+}
 
 /// How a run is asked to behave.
 #[derive(Clone, Debug)]
@@ -37,6 +68,7 @@ pub struct Options {
     pub progress: bool,
     /// Run the verification checks inside the transaction before commit.
     pub verify: bool,
+    pub corrections: CorrectionPolicy,
 }
 
 /// A source file as recorded with the run.
@@ -58,10 +90,98 @@ pub struct Report {
     pub samples: BTreeMap<&'static str, Vec<Sample>>,
     pub changes: u64,
     pub backup_file: Option<String>,
+    /// Why no backup was written although the run is not a dry run (nothing to write, or
+    /// `--no-backup`).
+    pub backup_skipped: Option<&'static str>,
+    pub corrections: Corrections,
+    /// Opening balances this run derived for the first time or changed, with why.
+    pub openings: Vec<OpeningChange>,
+    /// The fingerprint sum of the source's contributions, for the read-back proof.
+    #[serde(skip)]
+    pub contribution_digest: Option<DigestSum>,
     pub verification: Option<VerifyReport>,
     pub log_file: Option<String>,
     #[serde(skip)]
     pub validation: Validation,
+}
+
+/// The contributions a run found imported earlier but no longer listed, and what it did with them.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Corrections {
+    pub policy: CorrectionPolicy,
+    #[serde(serialize_with = "serialize_missing")]
+    pub missing: Vec<MissingContribution>,
+    pub deleted: u64,
+    pub kept: u64,
+}
+
+impl Corrections {
+    /// Missing rows a correction may not delete: someone changed them since the tool wrote them
+    /// (or they predate the fingerprints).
+    pub fn changed_since_import(&self) -> impl Iterator<Item = &MissingContribution> {
+        self.missing.iter().filter(|m| !m.unchanged_since_import())
+    }
+
+    /// The members concerned, each once, in order.
+    pub fn members(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for m in &self.missing {
+            if !out.contains(&m.member_email) {
+                out.push(m.member_email.clone());
+            }
+        }
+        out
+    }
+}
+
+fn serialize_missing<S: serde::Serializer>(
+    missing: &[MissingContribution],
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq;
+    let mut seq = s.serialize_seq(Some(missing.len()))?;
+    for m in missing {
+        seq.serialize_element(&serde_json::json!({
+            "member": m.member_email,
+            "period": m.period_name,
+            "contribution_type": m.values.contribution_type.as_str(),
+            "amount": m.values.amount.to_string(),
+            "description": m.values.description,
+            "status": m.values.status.as_str(),
+            "imported_in_run": m.run_id,
+            "unchanged_since_import": m.unchanged_since_import(),
+            "probably_replaced_by": m.replacement.as_ref().map(|r| serde_json::json!({
+                "line": r.line, "amount": r.amount.to_string(), "description": r.description,
+            })),
+        }))?;
+    }
+    seq.end()
+}
+
+/// An opening balance a run derived, with the one it replaced.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct OpeningChange {
+    #[serde(skip)]
+    pub member_id: Uuid,
+    pub member: String,
+    pub reason: Reason,
+    pub before: Option<OpeningAmounts>,
+    pub after: OpeningAmounts,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct OpeningAmounts {
+    pub balance: Money,
+    pub tax_basis: Money,
+}
+
+impl From<Opening> for OpeningAmounts {
+    fn from(o: Opening) -> Self {
+        OpeningAmounts {
+            balance: o.balance,
+            tax_basis: o.tax_basis,
+        }
+    }
 }
 
 impl Report {
@@ -86,6 +206,11 @@ pub enum ImportError {
     Backup(#[from] BackupError),
     #[error("verification failed inside the transaction; the run was rolled back")]
     Verification(Box<VerifyReport>),
+    #[error(
+        "{} contribution(s) imported earlier are no longer in the source; nothing was imported",
+        .0.missing.len()
+    )]
+    Corrections(Box<Corrections>),
     #[error("cannot write the run log: {0}")]
     Log(std::io::Error),
 }
@@ -237,6 +362,7 @@ fn in_transaction(
         dry_run: opts.dry_run,
         ..Report::default()
     };
+    report.corrections.policy = opts.corrections;
     for f in files {
         let rows = validation
             .files
@@ -251,13 +377,67 @@ fn in_transaction(
         });
     }
     run.sources = serde_json::to_value(&report.sources).unwrap_or_default();
+    let file = |t: Table| files.iter().find(|f| f.table == t);
+
+    // The whole plan, before anything is written.
+    let existing_periods = store.periods()?;
+    let mut period_ids: HashMap<String, Uuid> = existing_periods
+        .iter()
+        .map(|p| (p.name.clone(), p.id))
+        .collect();
+    let periods = match file(Table::Periods) {
+        Some(f) => {
+            let p = plan::plan_periods(
+                validate::collect_rows(f, validate::parse_period)?,
+                existing_periods,
+            );
+            period_ids.extend(p.insert.iter().map(|r| (r.name.clone(), r.id)));
+            Some(p)
+        }
+        None => None,
+    };
+    let existing_members = store.members()?;
+    let members = match file(Table::Members) {
+        Some(f) => Some(plan::plan_members(
+            validate::collect_rows(f, validate::parse_member)?,
+            existing_members.clone(),
+        )),
+        None => None,
+    };
+    let member_ids = plan::member_ids(
+        &existing_members,
+        members.as_ref().unwrap_or(&plan::TablePlan::default()),
+    );
+    let accounts = match file(Table::CapitalAccounts) {
+        Some(f) => Some(plan::plan_accounts(
+            validate::collect_rows(f, validate::parse_capital_account)?,
+            store.capital_accounts()?,
+            &member_ids,
+        )?),
+        None => None,
+    };
+    let resolver = plan::ContributionResolver::new(member_ids, period_ids);
+    let contributions = match file(Table::Contributions) {
+        Some(f) => Some(plan_contributions(store, f, &resolver, &mut report, opts)?),
+        None => None,
+    };
 
     let before = if opts.verify {
         Some(verify::run(store, &verify::Options::default())?)
     } else {
         None
     };
-    if !opts.dry_run && !opts.no_backup {
+    let writes = periods.as_ref().is_some_and(|p| p.writes())
+        || members.as_ref().is_some_and(|p| p.writes())
+        || accounts.as_ref().is_some_and(|p| p.writes())
+        || contributions.as_ref().is_some_and(ContributionPlan::writes);
+    if opts.dry_run {
+    } else if opts.no_backup {
+        report.backup_skipped = Some("--no-backup");
+    } else if !writes {
+        // Nothing will be written, so there is nothing to roll back to.
+        report.backup_skipped = Some("nothing to write");
+    } else {
         let file = backup::take(store, &opts.backup_dir, Timestamp::now())?;
         report.backup_file = Some(file.display().to_string());
         run.backup_file = report.backup_file.clone();
@@ -268,12 +448,8 @@ fn in_transaction(
     run.id = store.insert_run(run)?;
     let run_id = run.id;
     report.run_id = Some(run_id);
-    let file = |t: Table| files.iter().find(|f| f.table == t);
-    let mut touched: HashSet<Uuid> = HashSet::new();
-    let counted = |report: &mut Report,
-                   table: &'static str,
-                   counts: TableCounts,
-                   log: &mut Option<&mut RunLog>| {
+    let mut derivation = Derivation::default();
+    let mut counted = |report: &mut Report, table: &'static str, counts: TableCounts| {
         report.counts.insert(table, counts);
         if let Some(log) = log.as_deref_mut() {
             log.event(
@@ -283,93 +459,71 @@ fn in_transaction(
         }
     };
 
-    let existing_periods = store.periods()?;
-    let mut period_ids: std::collections::HashMap<String, Uuid> = existing_periods
-        .iter()
-        .map(|p| (p.name.clone(), p.id))
-        .collect();
-    if let Some(f) = file(Table::Periods) {
-        let rows = validate::collect_rows(f, validate::parse_period)?;
-        let p = plan::plan_periods(rows, existing_periods);
+    if let Some(p) = periods {
         store.write_periods(&p.insert, &p.update)?;
         store.record_changes(run_id, &p.changes)?;
-        period_ids.extend(p.insert.iter().map(|r| (r.name.clone(), r.id)));
         report.changes += p.changes.len() as u64;
         report
             .samples
             .insert("allocation_periods", p.samples.clone());
-        counted(&mut report, "allocation_periods", p.counts(), &mut log);
+        counted(&mut report, "allocation_periods", p.counts());
     }
-
-    let existing_members = store.members()?;
-    let mut member_ids = plan::member_ids(&existing_members, &plan::TablePlan::default());
-    if let Some(f) = file(Table::Members) {
-        let rows = validate::collect_rows(f, validate::parse_member)?;
-        let p = plan::plan_members(rows, existing_members.clone());
+    if let Some(p) = members {
         store.write_members(&p.insert, &p.update)?;
         store.record_changes(run_id, &p.changes)?;
-        member_ids = plan::member_ids(&existing_members, &p);
         report.changes += p.changes.len() as u64;
         report.samples.insert("members", p.samples.clone());
-        counted(&mut report, "members", p.counts(), &mut log);
+        counted(&mut report, "members", p.counts());
     }
-
-    if let Some(f) = file(Table::CapitalAccounts) {
-        let rows = validate::collect_rows(f, validate::parse_capital_account)?;
-        let p = plan::plan_accounts(rows, store.capital_accounts()?, &member_ids)?;
+    if let Some(p) = accounts {
         store.write_capital_accounts(&p.insert, &p.update)?;
         store.record_changes(run_id, &p.changes)?;
-        touched.extend(p.insert.iter().chain(&p.update).map(|a| a.member_id));
+        derivation
+            .new_accounts
+            .extend(p.insert.iter().map(|a| a.member_id));
+        derivation.balance_changed.extend(
+            p.changes
+                .iter()
+                .filter(|c| matches!(c.column, "balance" | "tax_basis"))
+                .filter_map(|c| {
+                    p.update
+                        .iter()
+                        .find(|a| a.id == c.row_id)
+                        .map(|a| a.member_id)
+                }),
+        );
         report.changes += p.changes.len() as u64;
         report.samples.insert("capital_accounts", p.samples.clone());
-        counted(&mut report, "capital_accounts", p.counts(), &mut log);
+        counted(&mut report, "capital_accounts", p.counts());
+    }
+    let mut proof_scope = None;
+    if let (Some(plan), Some(f)) = (contributions, file(Table::Contributions)) {
+        let (counts, scope) = apply_contributions(
+            store,
+            f,
+            &resolver,
+            plan,
+            run_id,
+            opts,
+            &mut report,
+            &mut derivation,
+        )?;
+        proof_scope = Some(scope);
+        counted(&mut report, "contributions", counts);
     }
 
-    if let Some(f) = file(Table::Contributions) {
-        let total = report
-            .sources
-            .iter()
-            .find(|s| s.table == "contributions")
-            .map_or(0, |s| s.rows);
-        let bar = progress(opts.progress, total, "contributions");
-        let mut keyer = plan::ContributionKeyer::new(member_ids, period_ids);
-        let mut samples = Vec::new();
-        let mut key_error = None;
-        // Rows stream from the file through the keyer into the store, one at a time.
-        let mut source = validate::rows(f, validate::parse_contribution)?;
-        let mut keyed = std::iter::from_fn(|| {
-            let row = source.next()?;
-            bar.inc(1);
-            if samples.len() < plan::SAMPLES {
-                samples.push(Sample {
-                    action: None,
-                    line: row.line,
-                    key: row.member_email.to_string(),
-                    detail: format!(
-                        "{} {} {} {}",
-                        row.period_name, row.contribution_type, row.amount, row.status
-                    ),
-                });
-            }
-            keyer.key(&row).map_err(|e| key_error = Some(e)).ok()
-        });
-        let outcome = store.write_contributions(run_id, &mut keyed)?;
-        bar.finish_and_clear();
-        if let Some(e) = key_error {
-            return Err(e.into());
-        }
-        touched.extend(outcome.touched_members.iter().copied());
-        report.samples.insert("contributions", samples);
-        report.changes += outcome.changes;
-        counted(&mut report, "contributions", outcome.counts, &mut log);
-    }
-
-    let touched: Vec<Uuid> = touched.into_iter().collect();
-    store.refresh_opening_balances(run_id, &touched)?;
+    report.openings = derive_openings(store, run_id, &derivation)?;
+    let reopened: Vec<Change> = report.openings.iter().filter_map(|o| o.history()).collect();
+    store.record_changes(run_id, &reopened)?;
+    report.changes += reopened.len() as u64;
 
     if opts.verify {
         let mut after = verify::run(store, &verify::Options::default())?;
-        after.proof = Some(verify::read_back(store, files)?);
+        let contributions = match (proof_scope, &report.contribution_digest) {
+            (Some(scope), Some(sum)) => Some((*sum, scope)),
+            _ => None,
+        };
+        after.proof = Some(verify::read_back(store, files, contributions)?);
         after.mark_preexisting(before.as_ref());
         let failed = after.failed();
         report.verification = Some(after.clone());
@@ -383,6 +537,212 @@ fn in_transaction(
     store.finish_run(run)?;
     report.validation = validation;
     Ok(report)
+}
+
+/// How the source's contributions will be written.
+enum ContributionPlan {
+    /// The tool has imported no contribution here yet: every row is new and goes straight in.
+    Fresh { rows: u64 },
+    /// Rows were staged and matched against earlier imports.
+    Staged(crate::store::StagedCounts),
+}
+
+impl ContributionPlan {
+    fn writes(&self) -> bool {
+        match self {
+            ContributionPlan::Fresh { rows } => *rows > 0,
+            ContributionPlan::Staged(c) => c.new > 0 || c.changed > 0 || c.missing > 0,
+        }
+    }
+}
+
+/// Streams the file's contributions through the resolver, adding each row's fingerprint to `sum`
+/// and showing progress.
+fn resolved_rows<'a>(
+    f: &SourceFile,
+    resolver: &'a plan::ContributionResolver,
+    sum: &'a mut DigestSum,
+    error: &'a mut Option<StoreError>,
+    bar: &'a ProgressBar,
+) -> Result<impl Iterator<Item = StagedContribution> + 'a, ImportError> {
+    let mut source = validate::rows(f, validate::parse_contribution)?;
+    Ok(std::iter::from_fn(move || {
+        let row = source.next()?;
+        bar.inc(1);
+        match resolver.resolve(&row) {
+            Ok(staged) => {
+                sum.add(staged.digest);
+                Some(staged)
+            }
+            Err(e) => {
+                *error = Some(e);
+                None
+            }
+        }
+    }))
+}
+
+/// Plans the contributions: stages and matches them unless every row is new, and applies the
+/// correction policy to earlier imports the file no longer lists — before anything is written.
+fn plan_contributions(
+    store: &mut dyn Store,
+    f: &SourceFile,
+    resolver: &plan::ContributionResolver,
+    report: &mut Report,
+    opts: &Options,
+) -> Result<ContributionPlan, ImportError> {
+    let rows = report
+        .sources
+        .iter()
+        .find(|s| s.table == "contributions")
+        .map_or(0, |s| s.rows);
+    if !store.has_imported_contributions()? {
+        return Ok(ContributionPlan::Fresh { rows });
+    }
+    let bar = progress(opts.progress, rows, "planning");
+    let mut sum = DigestSum::default();
+    let mut error = None;
+    let mut staged_rows = resolved_rows(f, resolver, &mut sum, &mut error, &bar)?;
+    let counts = store.stage_contributions(&mut staged_rows)?;
+    drop(staged_rows);
+    bar.finish_and_clear();
+    if let Some(e) = error {
+        return Err(e.into());
+    }
+    report.contribution_digest = Some(sum);
+    if counts.missing > 0 {
+        report.corrections.missing = store.missing_contributions()?;
+        let refuse = match opts.corrections {
+            CorrectionPolicy::Refuse => true,
+            CorrectionPolicy::Replace => report.corrections.changed_since_import().next().is_some(),
+            CorrectionPolicy::Keep => false,
+        };
+        if refuse {
+            return Err(ImportError::Corrections(Box::new(
+                report.corrections.clone(),
+            )));
+        }
+    }
+    Ok(ContributionPlan::Staged(counts))
+}
+
+/// Writes the planned contributions; returns the table's counts and the read-back scope.
+#[allow(clippy::too_many_arguments)]
+fn apply_contributions(
+    store: &mut dyn Store,
+    f: &SourceFile,
+    resolver: &plan::ContributionResolver,
+    plan: ContributionPlan,
+    run_id: i64,
+    opts: &Options,
+    report: &mut Report,
+    derivation: &mut Derivation,
+) -> Result<(TableCounts, ReadBackScope), ImportError> {
+    match plan {
+        ContributionPlan::Fresh { rows } => {
+            let bar = progress(opts.progress, rows, "contributions");
+            let mut sum = DigestSum::default();
+            let mut error = None;
+            let mut added = HashSet::new();
+            let mut samples = Vec::new();
+            let mut source = resolved_rows(f, resolver, &mut sum, &mut error, &bar)?.inspect(|c| {
+                added.insert(c.values.member_id);
+                if samples.len() < plan::SAMPLES {
+                    samples.push(c.line);
+                }
+            });
+            let inserted = store.insert_new_contributions(run_id, &mut source)?;
+            drop(source);
+            bar.finish_and_clear();
+            if let Some(e) = error {
+                return Err(e.into());
+            }
+            report.contribution_digest = Some(sum);
+            derivation.contributions_added = added;
+            Ok((
+                TableCounts {
+                    inserted,
+                    ..TableCounts::default()
+                },
+                ReadBackScope::Run(run_id),
+            ))
+        }
+        ContributionPlan::Staged(_) => {
+            let delete = opts.corrections == CorrectionPolicy::Replace;
+            let applied = store.apply_staged_contributions(run_id, delete)?;
+            store.record_changes(run_id, &applied.changes)?;
+            report.changes += applied.changes.len() as u64;
+            report.corrections.deleted = applied.deleted;
+            if opts.corrections == CorrectionPolicy::Keep {
+                report.corrections.kept = report.corrections.missing.len() as u64;
+            }
+            derivation
+                .contributions_added
+                .extend(applied.added_members.iter().copied());
+            derivation
+                .contributions_removed
+                .extend(applied.removed_members.iter().copied());
+            Ok((
+                TableCounts {
+                    inserted: applied.inserted,
+                    updated: applied.updated,
+                    unchanged: applied.unchanged,
+                    deleted: applied.deleted,
+                },
+                ReadBackScope::Staged,
+            ))
+        }
+    }
+}
+
+/// Re-derives the opening balances this run explains (see [`crate::balances`]) and stores them.
+fn derive_openings(
+    store: &mut dyn Store,
+    run_id: i64,
+    derivation: &Derivation,
+) -> Result<Vec<OpeningChange>, ImportError> {
+    let mut changes = Vec::new();
+    let mut writes = Vec::new();
+    for t in store.member_totals()? {
+        let Some(reason) = derivation.reason(&t.member_id) else {
+            continue;
+        };
+        let derived = balances::derive_opening(&t).ok_or_else(|| {
+            StoreError::Other(format!(
+                "the opening balance of {} overflows; check its amounts",
+                t.email
+            ))
+        })?;
+        if t.opening == Some(derived) {
+            continue;
+        }
+        writes.push((t.member_id, derived));
+        changes.push(OpeningChange {
+            member_id: t.member_id,
+            member: t.email.clone(),
+            reason,
+            before: t.opening.map(OpeningAmounts::from),
+            after: derived.into(),
+        });
+    }
+    store.write_openings(run_id, &writes)?;
+    Ok(changes)
+}
+
+impl OpeningChange {
+    /// A re-derivation (one that replaced a stored opening balance) goes into the change history;
+    /// a first derivation is recorded by the opening balance row itself.
+    fn history(&self) -> Option<Change> {
+        let before = self.before?;
+        Some(Change {
+            table: "opening_balances",
+            row_id: self.member_id,
+            row_key: self.member.clone(),
+            column: "opening_balance / opening_tax_basis",
+            before: Some(format!("{} / {}", before.balance, before.tax_basis)),
+            after: Some(format!("{} / {}", self.after.balance, self.after.tax_basis)),
+        })
+    }
 }
 
 fn progress(enabled: bool, total: u64, what: &str) -> ProgressBar {

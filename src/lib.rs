@@ -18,12 +18,14 @@
 //! - [`report`] renders results for people and machines; [`cli`] maps them to exit codes.
 
 pub mod backup;
+pub mod balances;
 pub mod checksum;
 pub mod cli;
 pub mod diagnostic;
 pub mod domain;
 pub mod generate;
 pub mod import;
+pub mod model;
 pub mod money;
 pub mod plan;
 pub mod report;

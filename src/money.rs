@@ -145,6 +145,14 @@ impl Money {
     }
 }
 
+/// Money serialises as its exact decimal text (`"12.50"`), never as a JSON number that a reader
+/// would take as a float.
+impl serde::Serialize for Money {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 fn classify_bad(body: &str) -> MoneyError {
     let lower = body.to_ascii_lowercase();
     if matches!(lower.as_str(), "nan" | "inf" | "infinity" | "-inf") {

@@ -2,23 +2,17 @@
 //!
 //! Periods, members and capital accounts are small (one row per member at most), so they are
 //! compared in memory with what the database holds and every changed column becomes a [`Change`]
-//! for the history. Contributions can be millions of rows: they are keyed here ([`ContributionKeyer`])
-//! and classified by the store in bulk against the tool's import keys.
-//!
-//! The import key of a contribution is a hash of what identifies it — member, period, type, amount,
-//! description — plus its occurrence number among identical rows of the file. Re-importing the same
-//! file finds the same keys (no duplicates); two genuinely identical rows get keys `…#0` and `…#1`
-//! and both exist; a change of status or approval date is an update of the same contribution.
+//! for the history. Contributions can be millions of rows: here they are only resolved to ids
+//! ([`ContributionResolver`]); the store stages them and matches them in bulk against the tool's
+//! earlier imports (see `store::sql`).
 
 use std::collections::HashMap;
 
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::domain::{PeriodStatus, format_instant};
-use crate::store::{
-    Change, DbAccount, DbMember, DbPeriod, NewContribution, StoreError, TableCounts,
-};
+use crate::model::{Change, ContributionValues, StagedContribution};
+use crate::store::{DbAccount, DbMember, DbPeriod, StoreError, TableCounts};
 use crate::validate::{CapitalAccountRow, ContributionRow, MemberRow, PeriodRow};
 
 /// What will happen to a row.
@@ -65,11 +59,17 @@ impl<T> Default for TablePlan<T> {
 }
 
 impl<T> TablePlan<T> {
+    /// Whether applying the plan writes anything.
+    pub fn writes(&self) -> bool {
+        !self.insert.is_empty() || !self.update.is_empty()
+    }
+
     pub fn counts(&self) -> TableCounts {
         TableCounts {
             inserted: self.insert.len() as u64,
             updated: self.update.len() as u64,
             unchanged: self.unchanged,
+            deleted: 0,
         }
     }
 
@@ -325,66 +325,23 @@ pub fn plan_accounts(
     Ok(plan)
 }
 
-/// A contribution's import key: the hash of what identifies it and its occurrence number among
-/// identical rows. Sixteen bytes and a counter in memory; `<32 hex digits>#<n>` in the database.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct ImportKey {
-    identity: u128,
-    occurrence: u32,
-}
-
-impl ImportKey {
-    /// A 64-bit digest for membership tests over a million keys (8 bytes instead of 32). A false
-    /// match could only make a read-back fail, never pass.
-    pub fn fingerprint(&self) -> u64 {
-        ((self.identity >> 64) as u64)
-            ^ (self.identity as u64)
-            ^ u64::from(self.occurrence).wrapping_mul(0x9E37_79B9_7F4A_7C15)
-    }
-
-    /// Reads the database form back.
-    pub fn parse(text: &str) -> Option<ImportKey> {
-        let (hex, n) = text.split_once('#')?;
-        Some(ImportKey {
-            identity: u128::from_str_radix(hex, 16).ok()?,
-            occurrence: n.parse().ok()?,
-        })
-    }
-}
-
-impl std::fmt::Display for ImportKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:032x}#{}", self.identity, self.occurrence)
-    }
-}
-
-/// Turns contribution rows into keyed rows with resolved ids, counting identical rows.
-pub struct ContributionKeyer {
+/// Turns validated contribution rows into rows for the store: member and period resolved to ids,
+/// a new id in case the row is new, the row's fingerprint.
+pub struct ContributionResolver {
     member_ids: HashMap<String, Uuid>,
     period_ids: HashMap<String, Uuid>,
-    /// Occurrences so far, by the first 64 bits of the identity: half the memory of the full
-    /// hash for a million rows. A 64-bit collision within one file (odds about 1 in 10^7 at a
-    /// billion rows) would only interleave two identities' occurrence numbers, the same way on
-    /// every re-run of that file.
-    seen: HashMap<u64, u32>,
 }
 
-impl ContributionKeyer {
+impl ContributionResolver {
     pub fn new(member_ids: HashMap<String, Uuid>, period_ids: HashMap<String, Uuid>) -> Self {
-        ContributionKeyer {
+        ContributionResolver {
             member_ids,
             period_ids,
-            seen: HashMap::new(),
         }
     }
 
-    /// A keyer that only computes keys (for the read-back proof).
-    pub fn for_keys_only() -> Self {
-        ContributionKeyer::new(HashMap::new(), HashMap::new())
-    }
-
-    /// The keyed row; `Err` names a reference that validation should have caught.
-    pub fn key(&mut self, row: &ContributionRow) -> Result<NewContribution, StoreError> {
+    /// The row for the store; `Err` names a reference that validation should have caught.
+    pub fn resolve(&self, row: &ContributionRow) -> Result<StagedContribution, StoreError> {
         let email = row.member_email.as_str();
         let member_id = *self
             .member_ids
@@ -394,50 +351,19 @@ impl ContributionKeyer {
             .period_ids
             .get(&row.period_name)
             .ok_or_else(|| StoreError::Other(format!("Period not found: {}", row.period_name)))?;
-        Ok(NewContribution {
-            import_key: self.key_only(row),
-            id: Uuid::now_v7(),
-            member_id,
-            period_id,
-            contribution_type: row.contribution_type.as_str(),
-            amount: row.amount,
-            description: row.description.clone(),
-            status: row.status.as_str(),
-            approved_at: row.approved_at,
-        })
-    }
-
-    /// The import key of the next row, counting identical rows seen so far.
-    pub fn key_only(&mut self, row: &ContributionRow) -> ImportKey {
-        let email = row.member_email.as_str();
-        let mut h = Sha256::new();
-        for part in [
-            email,
-            &row.period_name,
-            row.contribution_type.as_str(),
-            &row.amount.to_string(),
-        ] {
-            h.update(part.as_bytes());
-            h.update([0x1f]);
-        }
-        match &row.description {
-            Some(d) => {
-                h.update([b'=']);
-                h.update(d.as_bytes());
-            }
-            None => h.update([0]),
-        }
-        let digest = h.finalize();
-        let mut identity = [0u8; 16];
-        identity.copy_from_slice(&digest[..16]);
-        let identity = u128::from_be_bytes(identity);
-        let n = self.seen.entry((identity >> 64) as u64).or_insert(0);
-        let occurrence = *n;
-        *n += 1;
-        ImportKey {
-            identity,
-            occurrence,
-        }
+        Ok(StagedContribution::new(
+            row.line,
+            ContributionValues {
+                member_id,
+                period_id,
+                contribution_type: row.contribution_type,
+                amount: row.amount,
+                description: row.description.clone(),
+                status: row.status,
+                approved_at: row.approved_at,
+                approved_by: None,
+            },
+        ))
     }
 }
 
@@ -460,67 +386,29 @@ mod tests {
         }
     }
 
-    fn keyer() -> ContributionKeyer {
-        ContributionKeyer::new(
-            [("ada@example.org".to_string(), Uuid::nil())].into(),
-            [("Q1 2026".to_string(), Uuid::nil())].into(),
+    fn resolver() -> ContributionResolver {
+        ContributionResolver::new(
+            [("ada@example.org".to_string(), Uuid::from_u128(1))].into(),
+            [("Q1 2026".to_string(), Uuid::from_u128(2))].into(),
         )
     }
 
     #[test]
-    fn identical_rows_get_distinct_stable_keys() {
-        let mut k = keyer();
-        let a = k
-            .key(&row(100, ContributionStatus::Pending))
-            .map(|c| c.import_key);
-        let b = k
-            .key(&row(100, ContributionStatus::Pending))
-            .map(|c| c.import_key);
-        assert_ne!(a.as_ref().ok(), b.as_ref().ok());
-        let mut again = keyer();
-        assert_eq!(
-            again
-                .key(&row(100, ContributionStatus::Pending))
-                .map(|c| c.import_key)
-                .ok(),
-            a.ok()
-        );
-        assert_eq!(
-            again
-                .key(&row(100, ContributionStatus::Pending))
-                .map(|c| c.import_key)
-                .ok(),
-            b.ok()
-        );
+    fn rows_resolve_to_ids_and_fingerprints() {
+        let staged = resolver().resolve(&row(100, ContributionStatus::Pending));
+        let Ok(staged) = staged else {
+            panic!("resolves: {staged:?}")
+        };
+        assert_eq!(staged.values.member_id, Uuid::from_u128(1));
+        assert_eq!(staged.values.period_id, Uuid::from_u128(2));
+        assert_eq!(staged.digest, staged.values.digest());
+        let other = resolver().resolve(&row(100, ContributionStatus::Approved));
+        assert_ne!(other.map(|o| o.digest).ok(), Some(staged.digest));
     }
 
     #[test]
-    fn keys_round_trip_through_text() {
-        let key = keyer().key_only(&row(100, ContributionStatus::Pending));
-        let text = key.to_string();
-        assert_eq!(text.len(), 34);
-        assert!(text.ends_with("#0"));
-        assert_eq!(ImportKey::parse(&text), Some(key));
-        assert_eq!(ImportKey::parse("zz#0"), None);
-    }
-
-    #[test]
-    fn status_is_not_part_of_the_key_but_amount_is() {
-        let mut k1 = keyer();
-        let mut k2 = keyer();
-        let pending = k1
-            .key(&row(100, ContributionStatus::Pending))
-            .map(|c| c.import_key)
-            .ok();
-        let approved = k2
-            .key(&row(100, ContributionStatus::Approved))
-            .map(|c| c.import_key)
-            .ok();
-        assert_eq!(pending, approved);
-        let other = keyer()
-            .key(&row(101, ContributionStatus::Pending))
-            .map(|c| c.import_key)
-            .ok();
-        assert_ne!(pending, other);
+    fn an_unknown_member_is_an_error_not_a_panic() {
+        let r = ContributionResolver::new(HashMap::new(), HashMap::new());
+        assert!(r.resolve(&row(100, ContributionStatus::Pending)).is_err());
     }
 }

@@ -11,7 +11,7 @@ use std::fmt::Write;
 use serde_json::{Value, json};
 
 use crate::diagnostic::{Diagnostic, Severity};
-use crate::import::Report;
+use crate::import::{CorrectionPolicy, Corrections, Report};
 use crate::plan::Action;
 use crate::store::{ChangeRow, RunRow, SchemaStatus};
 use crate::validate::Validation;
@@ -19,6 +19,8 @@ use crate::verify::{Status, VerifyReport};
 
 pub const VALIDATION_FORMAT: &str = "habitat-migrate/validation";
 pub const IMPORT_FORMAT: &str = "habitat-migrate/import";
+/// 2: `deleted` counts, `corrections`, `openings` and `backup_skipped`.
+pub const IMPORT_VERSION: u32 = 2;
 pub const VERIFY_FORMAT: &str = "habitat-migrate/verify";
 
 fn plural(n: usize, one: &str, many: &str) -> String {
@@ -116,9 +118,9 @@ pub fn validation_human(v: &Validation) -> String {
         for (_, text) in rules {
             let _ = writeln!(out, "✓ {text}");
         }
-        let _ = writeln!(out, "✓ Validation passed: {}", summary_line(v));
+        let _ = writeln!(out, "✓ Source validation passed: {}", summary_line(v));
     } else {
-        let _ = writeln!(out, "✗ Validation failed: {}", summary_line(v));
+        let _ = writeln!(out, "✗ Source validation failed: {}", summary_line(v));
     }
     out
 }
@@ -143,11 +145,16 @@ pub fn validation_json(v: &Validation) -> Value {
 }
 
 fn counts_table(out: &mut String, counts: &BTreeMap<&'static str, crate::store::TableCounts>) {
-    let _ = writeln!(
+    let deleted = counts.values().any(|c| c.deleted > 0);
+    let _ = write!(
         out,
         "  {:<20} {:>10} {:>10} {:>10}",
         "table", "inserted", "updated", "unchanged"
     );
+    if deleted {
+        let _ = write!(out, " {:>10}", "deleted");
+    }
+    let _ = writeln!(out);
     for table in [
         "allocation_periods",
         "members",
@@ -155,18 +162,135 @@ fn counts_table(out: &mut String, counts: &BTreeMap<&'static str, crate::store::
         "contributions",
     ] {
         if let Some(c) = counts.get(table) {
-            let _ = writeln!(
+            let _ = write!(
                 out,
                 "  {:<20} {:>10} {:>10} {:>10}",
                 table, c.inserted, c.updated, c.unchanged
             );
+            if deleted {
+                let _ = write!(out, " {:>10}", c.deleted);
+            }
+            let _ = writeln!(out);
         }
     }
 }
 
+/// How many names a `!` or `✗` line shows before "and N more" (all of them under `--verbose`).
+pub const NAMES_SHOWN: usize = 5;
+
+/// `a, b, c and 7 more` — bounded unless `verbose`.
+pub fn names(list: &[String], verbose: bool) -> String {
+    if verbose || list.len() <= NAMES_SHOWN {
+        return list.join(", ");
+    }
+    format!(
+        "{} and {} more (--verbose lists all)",
+        list[..NAMES_SHOWN].join(", "),
+        list.len() - NAMES_SHOWN
+    )
+}
+
+/// One earlier contribution the source no longer lists, as a treasurer reads it.
+fn missing_line(m: &crate::model::MissingContribution) -> String {
+    let v = &m.values;
+    let mut line = format!(
+        "{} {} {} {}",
+        m.member_email, m.period_name, v.contribution_type, v.amount
+    );
+    if let Some(d) = &v.description {
+        let _ = write!(line, " {d:?}");
+    }
+    let _ = write!(line, " ({}, imported in run {})", v.status, m.run_id);
+    match &m.replacement {
+        Some(r) => {
+            let _ = write!(
+                line,
+                " — probably replaced by line {}: {} {}{}",
+                r.line,
+                v.contribution_type,
+                r.amount,
+                r.description
+                    .as_ref()
+                    .map(|d| format!(" {d:?}"))
+                    .unwrap_or_default()
+            );
+        }
+        None => line.push_str(" — no new row of this member, period and type in the file"),
+    }
+    if !m.unchanged_since_import() {
+        line.push_str(if m.recorded_digest.is_none() {
+            " [imported by an earlier version of habitat-migrate, which kept no fingerprint: it cannot be proven unchanged, so it is never deleted]"
+        } else {
+            " [changed in the database since it was imported: never deleted by this tool]"
+        });
+    }
+    line
+}
+
+/// Why a run with corrections nobody decided on was refused, and what to do.
+pub fn corrections_refused(c: &Corrections, verbose: bool) -> String {
+    let mut out = String::new();
+    let members = c.members();
+    let changed: Vec<_> = c.changed_since_import().collect();
+    let _ = writeln!(
+        out,
+        "✗ {} contribution(s) imported earlier are no longer in the source file, for {} member(s): {}",
+        c.missing.len(),
+        members.len(),
+        names(&members, verbose)
+    );
+    let shown = if verbose { c.missing.len() } else { 10 };
+    for m in c.missing.iter().take(shown) {
+        let _ = writeln!(out, "  {}", missing_line(m));
+    }
+    if c.missing.len() > shown {
+        let _ = writeln!(
+            out,
+            "  … and {} more (--verbose lists all)",
+            c.missing.len() - shown
+        );
+    }
+    if c.policy == CorrectionPolicy::Replace && !changed.is_empty() {
+        let _ = writeln!(
+            out,
+            "--replace-missing refused: {} of them were not written by this tool as they are now (marked above); delete or correct those in Habitat, or run with --keep-missing.",
+            changed.len()
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "A contribution whose amount, type or description changed is a new row, so the old one would count twice. Decide:"
+        );
+        let _ = writeln!(
+            out,
+            "  - the file is a correction: run again with --replace-missing (the earlier rows are deleted in the same transaction; their before-images stay in the change history and the backup);"
+        );
+        let _ = writeln!(
+            out,
+            "  - both are real contributions: run again with --keep-missing."
+        );
+    }
+    let _ = writeln!(out, "Nothing was imported.");
+    out
+}
+
+pub fn corrections_json(c: &Corrections) -> Value {
+    json!({
+        "format": IMPORT_FORMAT,
+        "version": IMPORT_VERSION,
+        "ok": false,
+        "refused": "corrections",
+        "corrections": c,
+    })
+}
+
 pub fn import_human(r: &Report, verbose: bool) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "✓ Validation passed: {}", summary_line(&r.validation));
+    let _ = writeln!(
+        out,
+        "✓ Source validation passed: {}",
+        summary_line(&r.validation)
+    );
     for d in r.validation.diagnostics.items() {
         if verbose || d.severity == Severity::Warning {
             diagnostic_human(&mut out, d);
@@ -174,6 +298,18 @@ pub fn import_human(r: &Report, verbose: bool) -> String {
     }
     if let Some(b) = &r.backup_file {
         let _ = writeln!(out, "✓ Backup written: {b}");
+    }
+    match r.backup_skipped {
+        Some("nothing to write") => {
+            let _ = writeln!(
+                out,
+                "✓ No backup needed: this run writes nothing to the Habitat tables"
+            );
+        }
+        Some(why) => {
+            let _ = writeln!(out, "! No backup written ({why})");
+        }
+        None => {}
     }
     if r.dry_run {
         let _ = writeln!(out, "Dry run - no data imported. The plan:");
@@ -199,8 +335,71 @@ pub fn import_human(r: &Report, verbose: bool) -> String {
             }
         }
     }
+    let c = &r.corrections;
+    if !c.missing.is_empty() {
+        let (mark, what) = match c.policy {
+            CorrectionPolicy::Replace if !r.dry_run => ("✓", "deleted (--replace-missing)"),
+            CorrectionPolicy::Replace => ("✓", "to be deleted (--replace-missing)"),
+            _ => ("!", "kept beside the new rows (--keep-missing)"),
+        };
+        let _ = writeln!(
+            out,
+            "{mark} {} contribution(s) imported earlier and no longer in the file {what}: {}",
+            c.missing.len(),
+            names(&c.members(), verbose)
+        );
+        for m in c.missing.iter().take(if verbose { usize::MAX } else { 10 }) {
+            let _ = writeln!(out, "  {}", missing_line(m));
+        }
+    }
+    if !r.openings.is_empty() {
+        let first: Vec<String> = r
+            .openings
+            .iter()
+            .filter(|o| o.before.is_none())
+            .map(|o| format!("{} ({})", o.member, o.after.balance))
+            .collect();
+        let again: Vec<String> = r
+            .openings
+            .iter()
+            .filter_map(|o| {
+                o.before.map(|b| {
+                    format!(
+                        "{} ({} → {}, {})",
+                        o.member,
+                        b.balance,
+                        o.after.balance,
+                        match o.reason {
+                            crate::balances::Reason::NewAccount => "new account",
+                            crate::balances::Reason::BalanceChanged => "balance changed",
+                            crate::balances::Reason::ContributionsAdded => "contributions added",
+                        }
+                    )
+                })
+            })
+            .collect();
+        if !first.is_empty() {
+            let _ = write!(
+                out,
+                "✓ Opening balances derived for {} new capital account(s)",
+                first.len()
+            );
+            if verbose {
+                let _ = write!(out, ": {}", names(&first, verbose));
+            }
+            let _ = writeln!(out);
+        }
+        if !again.is_empty() {
+            let _ = writeln!(
+                out,
+                "✓ Opening balances re-derived for {} member(s): {}",
+                again.len(),
+                names(&again, verbose)
+            );
+        }
+    }
     if let Some(v) = &r.verification {
-        out.push_str(&verify_human(v, false));
+        out.push_str(&verify_human(v, verbose));
     }
     let total: u64 = r.counts.values().map(|c| c.total()).sum();
     if r.nothing_changed() {
@@ -216,10 +415,14 @@ pub fn import_human(r: &Report, verbose: bool) -> String {
     } else {
         let inserted: u64 = r.counts.values().map(|c| c.inserted).sum();
         let updated: u64 = r.counts.values().map(|c| c.updated).sum();
+        let deleted: u64 = r.counts.values().map(|c| c.deleted).sum();
         let _ = write!(
             out,
             "✓ Migration complete: {inserted} row(s) inserted, {updated} updated"
         );
+        if deleted > 0 {
+            let _ = write!(out, ", {deleted} deleted");
+        }
         if r.changes > 0 {
             let _ = write!(
                 out,
@@ -242,14 +445,17 @@ pub fn import_human(r: &Report, verbose: bool) -> String {
 pub fn import_json(r: &Report) -> Value {
     json!({
         "format": IMPORT_FORMAT,
-        "version": 1,
+        "version": IMPORT_VERSION,
         "ok": true,
         "dry_run": r.dry_run,
         "run_id": r.run_id,
         "nothing_changed": r.nothing_changed(),
         "counts": r.counts,
         "changes": r.changes,
+        "corrections": r.corrections,
+        "openings": r.openings,
         "backup_file": r.backup_file,
+        "backup_skipped": r.backup_skipped,
         "log_file": r.log_file,
         "sources": r.sources,
         "samples": r.samples,
@@ -258,6 +464,12 @@ pub fn import_json(r: &Report) -> Value {
     })
 }
 
+/// How many failing rows of a check are shown without `--verbose`.
+pub const ROWS_SHOWN: usize = 10;
+
+/// The database checks, one ✓/✗/! line each in the guide's words. Every `!` and `✗` line names
+/// who it is about (bounded unless `verbose`); a failing check shows its failing rows (bounded),
+/// and `verbose` shows every row, the reconciliation's included.
 pub fn verify_human(v: &VerifyReport, verbose: bool) -> String {
     let mut out = String::new();
     for c in &v.checks {
@@ -276,13 +488,34 @@ pub fn verify_human(v: &VerifyReport, verbose: bool) -> String {
                 " [pre-existing: these rows failed before this run too]"
             );
         }
+        if c.status != Status::Pass && !c.named.is_empty() {
+            let _ = write!(out, ": {}", names(&c.named, verbose));
+        }
         let _ = writeln!(out);
-        let show =
-            verbose && !c.rows.is_empty() && (c.status != Status::Pass || c.id == "reconciliation");
-        if show {
+        let rows: &[Vec<String>] =
+            if verbose && (c.status != Status::Pass || c.id == "reconciliation") {
+                &c.rows
+            } else if c.status == Status::Fail && !c.preexisting {
+                if c.failing_rows.is_empty() {
+                    &c.rows
+                } else {
+                    &c.failing_rows
+                }
+            } else {
+                &[]
+            };
+        if !rows.is_empty() && !c.columns.is_empty() {
+            let shown = if verbose { rows.len() } else { ROWS_SHOWN };
             let _ = writeln!(out, "    {}", c.columns.join(" | "));
-            for row in &c.rows {
+            for row in rows.iter().take(shown) {
                 let _ = writeln!(out, "    {}", row.join(" | "));
+            }
+            if rows.len() > shown {
+                let _ = writeln!(
+                    out,
+                    "    … and {} more (habitat-migrate verify --verbose lists all)",
+                    rows.len() - shown
+                );
             }
         }
     }
@@ -301,26 +534,13 @@ pub fn verify_human(v: &VerifyReport, verbose: bool) -> String {
                     format!("{} ≠ source {}", p.database_checksum, p.source_checksum)
                 }
             );
-            if p.earlier_rows > 0 {
-                let _ = writeln!(
-                    out,
-                    "! {} {} of these members, imported earlier, are not in this file and were kept: a changed amount, type or description imports as a new contribution; remove the old one in Habitat if it was a correction",
-                    p.earlier_rows, p.table
-                );
-            }
         }
     }
     let _ = writeln!(out, "{}", "=".repeat(50));
     if v.failed() {
-        let _ = writeln!(out, "✗ Some validation checks failed");
-        if !verbose {
-            let _ = writeln!(
-                out,
-                "  run `habitat-migrate verify --verbose` to see the rows"
-            );
-        }
+        let _ = writeln!(out, "✗ Some verification checks failed");
     } else {
-        let _ = writeln!(out, "✓ All validation checks passed");
+        let _ = writeln!(out, "✓ All verification checks passed");
     }
     out
 }

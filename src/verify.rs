@@ -13,11 +13,12 @@ use std::collections::{BTreeMap, HashSet};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::balances;
 use crate::domain::Email;
+use crate::model::DigestSum;
 use crate::money::Money;
-use crate::plan::ContributionKeyer;
 use crate::source::{SourceError, SourceFile, Table};
-use crate::store::{Backend, Store, StoreError};
+use crate::store::{ReadBackScope, Store, StoreError};
 use crate::validate;
 
 #[derive(Clone, Debug, Default)]
@@ -48,6 +49,12 @@ pub struct Check {
     pub columns: Vec<&'static str>,
     /// The offending rows (or, for reconciliation, every member's line).
     pub rows: Vec<Vec<String>>,
+    /// The rows that made the check fail (for reconciliation, the lines with a difference); the
+    /// report shows these without `--verbose`.
+    pub failing_rows: Vec<Vec<String>>,
+    /// Who or what the line is about, with the figure that matters ("ada@example.org (-500.00)"):
+    /// every `!` and `✗` line names them.
+    pub named: Vec<String>,
     #[serde(skip)]
     offenders: Vec<String>,
 }
@@ -62,6 +69,8 @@ impl Check {
             preexisting: false,
             columns: Vec::new(),
             rows: Vec::new(),
+            failing_rows: Vec::new(),
+            named: Vec::new(),
             offenders: Vec::new(),
         }
     }
@@ -76,9 +85,6 @@ pub struct TableProof {
     pub source_checksum: String,
     pub database_checksum: String,
     pub matches: bool,
-    /// Contributions of this file's members that an earlier import created and this file no
-    /// longer lists (e.g. an amount corrected in the file, which imports as a new contribution).
-    pub earlier_rows: u64,
 }
 
 #[derive(Clone, Debug, Default, Serialize)]
@@ -117,24 +123,6 @@ impl VerifyReport {
     }
 }
 
-/// An amount as the database printed it; `NULL` (no rows to sum) is zero, and anything that is not
-/// an exact amount is `None`, which fails the check rather than passing as zero.
-fn money(backend: Backend, text: Option<&str>) -> Option<Money> {
-    let Some(t) = text else {
-        return Some(Money::ZERO);
-    };
-    match backend {
-        // SQLite sums are integer cents; money columns read through the store are already `12.50`.
-        Backend::Sqlite if !t.contains('.') => t.parse().ok().map(Money::from_cents),
-        // PostgreSQL may print a sum with more or fewer decimals than two.
-        _ => Money::parse(t).ok().or_else(|| {
-            rust_decimal::Decimal::from_str_exact(t)
-                .ok()
-                .and_then(Money::from_decimal)
-        }),
-    }
-}
-
 fn text(v: &Option<String>) -> String {
     v.clone().unwrap_or_default()
 }
@@ -156,6 +144,7 @@ fn rows_check(
         c.title = fail.to_string();
         c.message = format!("{} row(s)", rows.len());
         c.offenders = rows.iter().map(|r| text(&r[0])).collect();
+        c.named = c.offenders.clone();
         c.rows = rows.iter().map(|r| r.iter().map(text).collect()).collect();
     }
     Ok(c)
@@ -164,9 +153,24 @@ fn rows_check(
 /// Runs every check against the database as it is (inside the caller's transaction, if any).
 pub fn run(store: &mut dyn Store, opts: &Options) -> Result<VerifyReport, StoreError> {
     let mut checks = Vec::new();
-    let backend = store.backend();
 
-    // 1. Emails, checked by the same parser that validated the source.
+    // An empty database passes every check; say so, rather than let "all passed" suggest that
+    // something was verified (source files are checked by `validate-source`, not here).
+    let members = store.query_text("SELECT count(*) FROM members")?;
+    if members
+        .first()
+        .and_then(|r| r[0].as_deref())
+        .is_some_and(|n| n == "0")
+    {
+        let mut w = Check::new(
+            "empty",
+            "The database holds no members yet: nothing has been imported (source files are checked with `habitat-migrate validate-source`)",
+        );
+        w.status = Status::Warn;
+        checks.push(w);
+    }
+
+    // Emails, checked by the same parser that validated the source.
     let mut bad = Vec::new();
     store.for_each_row("SELECT id, email FROM members ORDER BY email", &mut |r| {
         let email = text(&r[1]);
@@ -181,6 +185,7 @@ pub fn run(store: &mut dyn Store, opts: &Options) -> Result<VerifyReport, StoreE
         c.title = "Some members have invalid emails".into();
         c.message = format!("{} member(s)", bad.len());
         c.offenders = bad.iter().map(|r| r[0].clone()).collect();
+        c.named = bad.iter().map(|r| r[1].clone()).collect();
         c.rows = bad;
     }
     checks.push(c);
@@ -221,7 +226,7 @@ pub fn run(store: &mut dyn Store, opts: &Options) -> Result<VerifyReport, StoreE
         vec!["contribution_id", "member_id"],
         "SELECT id, member_id FROM contributions WHERE status = 'approved' AND approved_at IS NULL",
     )?);
-    let keys = store.tool_table("contribution_keys");
+    let keys = store.tool_table("imported_contributions");
     let openings = store.tool_table("opening_balances");
     checks.push(rows_check(
         store,
@@ -233,38 +238,22 @@ pub fn run(store: &mut dyn Store, opts: &Options) -> Result<VerifyReport, StoreE
             "SELECT CAST(a.id AS TEXT), 'allocations', 'members' FROM allocations a LEFT JOIN members m ON m.id = a.member_id WHERE m.id IS NULL
              UNION ALL SELECT CAST(a.id AS TEXT), 'allocations', 'allocation_periods' FROM allocations a LEFT JOIN allocation_periods p ON p.id = a.period_id WHERE p.id IS NULL
              UNION ALL SELECT CAST(c.id AS TEXT), 'contributions', 'members (approved_by)' FROM contributions c LEFT JOIN members m ON m.id = c.approved_by WHERE c.approved_by IS NOT NULL AND m.id IS NULL
-             UNION ALL SELECT k.import_key, '{keys}', 'contributions' FROM {keys} k LEFT JOIN contributions c ON c.id = k.contribution_id WHERE c.id IS NULL
+             UNION ALL SELECT CAST(k.contribution_id AS TEXT), '{keys}', 'contributions' FROM {keys} k LEFT JOIN contributions c ON c.id = k.contribution_id WHERE c.id IS NULL
              UNION ALL SELECT CAST(o.member_id AS TEXT), '{openings}', 'members' FROM {openings} o LEFT JOIN members m ON m.id = o.member_id WHERE m.id IS NULL"
         ),
     )?);
 
-    checks.extend(reconcile(store, backend, &openings, opts)?);
+    checks.extend(reconcile(store, opts)?);
     Ok(VerifyReport {
         checks,
         proof: None,
     })
 }
 
-/// The balance reconciliation of SPEC §6, on balance and on tax basis.
-fn reconcile(
-    store: &mut dyn Store,
-    backend: Backend,
-    openings: &str,
-    opts: &Options,
-) -> Result<Vec<Check>, StoreError> {
-    let rows = store.query_text(&format!(
-        "SELECT m.email, ca.balance, ca.tax_basis, o.opening_balance, o.opening_tax_basis,
-                c.total AS contributed, a.total AS allocated
-           FROM capital_accounts ca
-           JOIN members m ON m.id = ca.member_id
-           LEFT JOIN {openings} o ON o.member_id = ca.member_id
-           LEFT JOIN (SELECT member_id, sum(amount) AS total FROM contributions
-                       WHERE status = 'approved' AND contribution_type IN ('capital', 'property')
-                       GROUP BY member_id) c ON c.member_id = ca.member_id
-           LEFT JOIN (SELECT member_id, sum(amount) AS total FROM allocations GROUP BY member_id) a
-                  ON a.member_id = ca.member_id
-          ORDER BY m.email"
-    ))?;
+/// The balance reconciliation of SPEC §6 (rules in [`crate::balances`]), on balance and on tax
+/// basis: one check with a line per member and measure, plus warnings that name names.
+fn reconcile(store: &mut dyn Store, opts: &Options) -> Result<Vec<Check>, StoreError> {
+    let totals = store.member_totals()?;
     let mut c = Check::new(
         "reconciliation",
         "Capital account balances match contribution totals",
@@ -280,78 +269,63 @@ fn reconcile(
         "difference",
     ];
     let mut no_baseline = Vec::new();
-    let mut nonzero_openings = 0u64;
+    let mut nonzero = Vec::new();
+    let mut negative = Vec::new();
     let mut opening_total = Money::ZERO;
-    let mut negative_openings = 0u64;
-    let mut mismatched = Vec::new();
-    for r in &rows {
-        let email = text(&r[0]);
-        if r[3].is_none() {
-            no_baseline.push(email);
-            continue;
+    for t in &totals {
+        if let Some(o) = t.opening.filter(|o| o.balance != Money::ZERO) {
+            nonzero.push(format!("{} ({})", t.email, o.balance));
+            opening_total = opening_total
+                .checked_add(o.balance)
+                .unwrap_or(opening_total);
+            if o.balance.is_negative() {
+                negative.push(format!("{} ({})", t.email, o.balance));
+            }
         }
-        let m = |i: usize| money(backend, r[i].as_deref());
-        let (Some(contributed), Some(allocated)) = (m(5), m(6)) else {
-            mismatched.push(email.clone());
-            c.rows.push(vec![email.clone(), "unreadable sum".into()]);
-            continue;
-        };
-        for (measure, actual, opening) in [("balance", m(1), m(3)), ("tax_basis", m(2), m(4))] {
-            let computed = actual.zip(opening).and_then(|(actual, opening)| {
-                let expected = opening.checked_add(contributed)?.checked_add(allocated)?;
-                Some((actual, opening, expected, actual.checked_sub(expected)?))
-            });
-            let Some((actual, opening, expected, difference)) = computed else {
-                mismatched.push(email.clone());
-                c.rows.push(vec![
-                    email.clone(),
-                    measure.to_string(),
-                    "unreadable or overflowing amount".into(),
-                ]);
-                continue;
-            };
-            if measure == "balance" && opening != Money::ZERO {
-                nonzero_openings += 1;
-                opening_total = opening_total.checked_add(opening).unwrap_or(opening_total);
-                if opening.is_negative() {
-                    negative_openings += 1;
-                }
+        match balances::reconcile(t, opts.strict_balances) {
+            balances::Verdict::NoBaseline => no_baseline.push(t.email.clone()),
+            balances::Verdict::Unreadable => {
+                c.offenders.push(t.email.clone());
+                c.named.push(format!("{} (amounts overflow)", t.email));
+                c.rows
+                    .push(vec![t.email.clone(), "amounts overflow".into()]);
             }
-            let strict_fail = opts.strict_balances && opening != Money::ZERO;
-            if difference != Money::ZERO || strict_fail {
-                mismatched.push(email.clone());
+            balances::Verdict::Reconciled(lines) => c.rows.extend(lines.iter().map(line_row)),
+            balances::Verdict::Differs(lines) => {
+                let shown: Vec<String> = lines
+                    .iter()
+                    .filter(|l| l.difference != Money::ZERO)
+                    .map(|l| format!("{} {} {}", l.measure, signed(l.difference), ""))
+                    .map(|s| s.trim_end().to_string())
+                    .collect();
+                c.named.push(format!("{} ({})", t.email, shown.join(", ")));
+                c.offenders.push(t.email.clone());
+                c.failing_rows.extend(
+                    lines
+                        .iter()
+                        .filter(|l| l.difference != Money::ZERO)
+                        .map(line_row),
+                );
+                c.rows.extend(lines.iter().map(line_row));
             }
-            c.rows.push(vec![
-                email.clone(),
-                measure.to_string(),
-                opening.to_string(),
-                contributed.to_string(),
-                allocated.to_string(),
-                expected.to_string(),
-                actual.to_string(),
-                difference.to_string(),
-            ]);
         }
     }
-    mismatched.dedup();
-    let mut notes = vec![format!(
-        "{} member(s) reconciled",
-        rows.len() - no_baseline.len()
-    )];
-    if nonzero_openings > 0 {
+    let reconciled = totals.len() - no_baseline.len();
+    let mut notes = vec![format!("{reconciled} member(s) reconciled")];
+    if !nonzero.is_empty() {
         notes.push(format!(
-            "{nonzero_openings} with a nonzero opening balance (total {opening_total})"
+            "{} with a nonzero opening balance (total {opening_total})",
+            nonzero.len()
         ));
     }
-    if !mismatched.is_empty() {
+    if !c.offenders.is_empty() {
         c.status = Status::Fail;
-        c.title = if opts.strict_balances && mismatched.len() as u64 <= nonzero_openings {
-            "Capital account balances do not match contribution totals (strict: nonzero opening balances)".into()
+        c.title = if opts.strict_balances {
+            "Capital account balances do not match contribution totals (strict: opening balances not counted)".into()
         } else {
             "Capital account balances do not match contribution totals".into()
         };
-        notes.push(format!("{} member(s) differ", mismatched.len()));
-        c.offenders = mismatched;
+        notes.push(format!("{} member(s) differ", c.offenders.len()));
     }
     c.message = notes.join("; ");
     let mut out = vec![c];
@@ -365,18 +339,45 @@ fn reconcile(
         );
         w.status = Status::Warn;
         w.columns = vec!["member"];
-        w.rows = no_baseline.into_iter().map(|e| vec![e]).collect();
+        w.rows = no_baseline.iter().map(|e| vec![e.clone()]).collect();
+        w.named = no_baseline;
         out.push(w);
     }
-    if negative_openings > 0 {
+    if !negative.is_empty() {
         let mut w = Check::new(
             "negative_openings",
-            &format!("{negative_openings} member(s) have a negative opening balance"),
+            &format!(
+                "{} member(s) have a negative opening balance (their records explain more than their balance)",
+                negative.len()
+            ),
         );
         w.status = Status::Warn;
+        w.named = negative;
         out.push(w);
     }
     Ok(out)
+}
+
+fn line_row(l: &balances::Line) -> Vec<String> {
+    vec![
+        l.member.clone(),
+        l.measure.to_string(),
+        l.opening.to_string(),
+        l.contributions.to_string(),
+        l.allocations.to_string(),
+        l.expected.to_string(),
+        l.actual.to_string(),
+        l.difference.to_string(),
+    ]
+}
+
+/// An amount with its sign always shown, for differences.
+fn signed(m: Money) -> String {
+    if m.is_negative() {
+        m.to_string()
+    } else {
+        format!("+{m}")
+    }
 }
 
 /// Order-independent checksum of a multiset of rows: the sum of each row's hash, so rows can be
@@ -420,14 +421,16 @@ fn proof(table: &'static str, source: &MultisetHash, db: &MultisetHash) -> Table
         source_checksum: source.hex(),
         database_checksum: db.hex(),
         matches: source.rows == db.rows && source.sum == db.sum,
-        earlier_rows: 0,
     }
 }
 
-/// Reads back the rows the source files describe and proves they equal the source rows.
+/// Reads back the rows the source files describe and proves they equal the source rows. For
+/// contributions the caller passes the fingerprint sum of the source rows it wrote and where they
+/// went; the database's side is summed where the rows are (see [`Store::contributions_digest`]).
 pub fn read_back(
     store: &mut dyn Store,
     files: &[SourceFile],
+    contributions: Option<(DigestSum, ReadBackScope)>,
 ) -> Result<Vec<TableProof>, ImportOrStore> {
     let mut out = Vec::new();
     let instant = crate::domain::format_instant;
@@ -511,50 +514,18 @@ pub fn read_back(
                 out.push(proof("capital_accounts", &src, &db));
             }
             Table::Contributions => {
-                // Keys are computed exactly as the import computed them; ids are not needed here.
-                let mut keyer = ContributionKeyer::for_keys_only();
-                let mut keys: HashSet<u64> = HashSet::new();
-                let mut members: HashSet<String> = HashSet::new();
-                let mut earlier = 0u64;
-                for r in validate::rows(f, validate::parse_contribution)? {
-                    let key = keyer.key_only(&r);
-                    src.add(&[
-                        Some(&key.to_string()),
-                        Some(r.member_email.as_str()),
-                        Some(&r.period_name),
-                        Some(r.contribution_type.as_str()),
-                        Some(&r.amount.to_string()),
-                        r.description.as_deref(),
-                        Some(r.status.as_str()),
-                        r.approved_at.map(instant).as_deref(),
-                    ]);
-                    keys.insert(key.fingerprint());
-                    if !members.contains(r.member_email.as_str()) {
-                        members.insert(r.member_email.as_str().to_string());
-                    }
-                }
-                let table = store.tool_table("contribution_keys");
-                store.for_each_row(
-                    &format!(
-                        "SELECT k.import_key, lower(m.email), p.name, c.contribution_type, c.amount,
-                                c.description, c.status, c.approved_at
-                           FROM {table} k
-                           JOIN contributions c ON c.id = k.contribution_id
-                           JOIN members m ON m.id = c.member_id
-                           JOIN allocation_periods p ON p.id = c.period_id"
-                    ),
-                    &mut |r| {
-                        let key = r[0].as_deref().and_then(crate::plan::ImportKey::parse);
-                        if key.is_some_and(|k| keys.contains(&k.fingerprint())) {
-                            db.add(&r.iter().map(|v| v.as_deref()).collect::<Vec<_>>());
-                        } else if r[1].as_ref().is_some_and(|e| members.contains(e)) {
-                            earlier += 1;
-                        }
-                    },
-                )?;
-                let mut p = proof("contributions", &src, &db);
-                p.earlier_rows = earlier;
-                out.push(p);
+                let Some((source, scope)) = contributions else {
+                    continue;
+                };
+                let database = store.contributions_digest(scope)?;
+                out.push(TableProof {
+                    table: "contributions",
+                    source_rows: source.rows,
+                    database_rows: database.rows,
+                    source_checksum: source.hex(),
+                    database_checksum: database.hex(),
+                    matches: source == database,
+                });
             }
         }
     }
@@ -583,34 +554,4 @@ pub fn counts(store: &mut dyn Store) -> Result<BTreeMap<String, u64>, StoreError
         out.insert(t.to_string(), n);
     }
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn amounts_read_exactly_or_not_at_all() {
-        assert_eq!(
-            money(Backend::Sqlite, Some("1250")),
-            Some(Money::from_cents(1250))
-        );
-        assert_eq!(
-            money(Backend::Sqlite, Some("12.50")),
-            Some(Money::from_cents(1250))
-        );
-        assert_eq!(
-            money(Backend::Postgres, Some("12.5")),
-            Some(Money::from_cents(1250))
-        );
-        assert_eq!(
-            money(Backend::Postgres, Some("12.5000")),
-            Some(Money::from_cents(1250))
-        );
-        assert_eq!(money(Backend::Postgres, None), Some(Money::ZERO));
-        // Never silently zero: a value that is not an exact amount fails the check.
-        assert_eq!(money(Backend::Postgres, Some("12.505")), None);
-        assert_eq!(money(Backend::Sqlite, Some("1e3")), None);
-        assert_eq!(money(Backend::Postgres, Some("NaN")), None);
-    }
 }

@@ -157,7 +157,7 @@ impl Db {
     /// Every table a backup holds.
     fn backed_up_tables(&self) -> Vec<String> {
         let mut tables: Vec<String> = HABITAT_TABLES.iter().map(|t| t.to_string()).collect();
-        tables.push(self.tool_table("contribution_keys"));
+        tables.push(self.tool_table("imported_contributions"));
         tables.push(self.tool_table("opening_balances"));
         tables
     }
@@ -400,7 +400,7 @@ fn assert_check_fails(db: &Db, id: &str, fail_title: &str, offender: &str) {
     let out = db.tool(&["verify"]);
     assert_exit(&out, 1, &format!("verify with a row that breaks {id}"));
     assert_contains(&out, &format!("✗ {fail_title}"), "the ✗ line");
-    assert_contains(&out, "✗ Some validation checks failed", "the summary");
+    assert_contains(&out, "✗ Some verification checks failed", "the summary");
 
     let out = db.tool(&["verify", "--verbose"]);
     assert_exit(&out, 1, "verify --verbose");
@@ -548,7 +548,7 @@ fn migrate_passes_every_check_and_names_an_owner_only_backup(db: &Db) {
         let line = format!("✓ Read-back of {table}: {rows} source rows, {rows} in the database");
         assert!(text.contains(&line), "missing {line:?}\n{}", describe(&out));
     }
-    assert!(text.contains("✓ All validation checks passed"), "{text}");
+    assert!(text.contains("✓ All verification checks passed"), "{text}");
     assert!(!text.contains('✗'), "no check may fail\n{text}");
 
     // The backup: named as the seed guide names it, owner-only, in an owner-only directory.
@@ -835,7 +835,7 @@ fn verify_passes_on_a_clean_import(db: &Db) {
     for line in CHECK_LINES {
         assert!(text.contains(line), "missing {line:?}\n{text}");
     }
-    assert!(text.contains("✓ All validation checks passed"), "{text}");
+    assert!(text.contains("✓ All verification checks passed"), "{text}");
     assert!(!text.contains('✗') && !text.contains("\n! "), "{text}");
 
     let (code, report) = verify_json(db, &[]);
@@ -974,9 +974,9 @@ fn verify_fails_on_an_orphaned_allocation(db: &Db) {
 
 fn verify_fails_on_an_orphaned_import_key(db: &Db) {
     db.import_techne();
-    let keys = db.tool_table("contribution_keys");
+    let keys = db.tool_table("imported_contributions");
     let key = db.one(&format!(
-        "SELECT import_key FROM {keys} WHERE contribution_id =
+        "SELECT CAST(contribution_id AS TEXT) FROM {keys} WHERE contribution_id =
            (SELECT id FROM contributions WHERE description = 'Bookkeeping and bylaws drafting')"
     ));
     // A labor contribution: removing it leaves every balance reconciled.

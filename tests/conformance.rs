@@ -627,6 +627,15 @@ conformance! {
         import_steps_in_guide_order,
         period_create_and_list,
         run_record_and_log_without_password,
+        corrected_amount_is_refused_and_nothing_written,
+        corrected_amount_replaced_without_new_balance_fails_reconciliation,
+        corrected_amount_and_balance_replaced_reconcile,
+        corrected_amount_kept_names_the_negative_opening,
+        file_per_quarter_leaves_other_quarters_alone,
+        step_by_step_imports_reconcile,
+        contribution_changed_in_habitat_is_never_deleted,
+        strict_balances_table_shows_what_it_counts,
+        verify_on_an_empty_database_says_nothing_was_imported,
     ],
     postgres_only: [connection_terminated_mid_import],
 }
@@ -779,6 +788,13 @@ fn modified_bundle_records_before_after(b: Backend) {
             "approved_at",
             None,
             Some("2026-01-15T00:00:00Z"),
+        ),
+        // The balance changed in the source, so the opening balance is re-derived, old → new.
+        (
+            "opening_balances",
+            "opening_balance / opening_tax_basis",
+            Some("0.00 / 0.00"),
+            Some("200.00 / 0.00"),
         ),
     ]
     .into_iter()
@@ -1584,4 +1600,366 @@ fn run_record_and_log_without_password(b: Backend) {
             "the recorded URL is redacted"
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Corrections (SPEC §6): a corrected amount must never double-count
+// ---------------------------------------------------------------------------------------------
+
+/// The Habitat tables and the tool's state tied to them (not the run history).
+fn state(b: &Backend) -> BTreeMap<String, Dump> {
+    let mut tables: Vec<String> = HABITAT.iter().map(|t| t.to_string()).collect();
+    for t in ["imported_contributions", "opening_balances", "changes"] {
+        tables.push(b.tool(t));
+    }
+    tables
+        .into_iter()
+        .map(|t| (t.clone(), b.dump(&t)))
+        .collect()
+}
+
+/// Daniel Reyes's Q4 2025 capital contribution corrected from 5000.00 to `amount` in a copy of
+/// the example, and his balance (and tax basis) set to `balance`.
+fn daniel_corrected(b: &Backend, name: &str, amount: &str, balance: &str) -> PathBuf {
+    let dir = b.copy_techne(name);
+    edit(
+        &dir.join("contributions.csv"),
+        "daniel.reyes@example.org,Q4 2025,capital,5000.00,",
+        &format!("daniel.reyes@example.org,Q4 2025,capital,{amount},"),
+    );
+    edit(
+        &dir.join("capital_accounts.csv"),
+        "daniel.reyes@example.org,5000.00,5000.00,",
+        &format!("daniel.reyes@example.org,{balance},{balance},"),
+    );
+    dir
+}
+
+/// Daniel's contribution amounts, as numbers of cents, sorted.
+fn daniel_amounts(b: &Backend) -> Vec<i64> {
+    let mut cents: Vec<i64> = b
+        .query(
+            "SELECT c.amount FROM contributions c JOIN members m ON m.id = c.member_id \
+             WHERE m.email = 'daniel.reyes@example.org'",
+        )
+        .into_iter()
+        .filter_map(|mut r| r.remove(0))
+        .map(|a| {
+            if b.is_postgres() {
+                let (whole, frac) = a.split_once('.').expect("numeric with a point");
+                whole.parse::<i64>().expect("whole") * 100 + frac.parse::<i64>().expect("cents")
+            } else {
+                a.parse().expect("integer cents")
+            }
+        })
+        .collect();
+    cents.sort_unstable();
+    cents
+}
+
+fn backups(b: &Backend) -> usize {
+    fs::read_dir(b.backup_dir()).map_or(0, |d| {
+        d.filter_map(Result::ok)
+            .filter(|e| !e.file_name().to_string_lossy().ends_with(".json"))
+            .count()
+    })
+}
+
+/// The treasurer's scenario: the amount corrected in the cumulative file, the balance not. The
+/// run is refused before anything is written (no backup either), naming Daniel, the earlier row,
+/// the row that probably replaced it, and both ways out.
+fn corrected_amount_is_refused_and_nothing_written(b: Backend) {
+    b.run_json_ok(&["migrate", TECHNE]);
+    let before = state(&b);
+    let backups_before = backups(&b);
+    let bundle = daniel_corrected(&b, "corrected", "5500.00", "5000.00");
+    let out = b.run(&["migrate", path_str(&bundle)]);
+    assert_eq!(code(&out), 1, "{}", describe(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "1 contribution(s) imported earlier are no longer in the source file, for 1 member(s): daniel.reyes@example.org",
+        "daniel.reyes@example.org Q4 2025 capital 5000.00 \"Initial funding\" (approved, imported in run 1) — probably replaced by line 3: capital 5500.00 \"Initial funding\"",
+        "--replace-missing",
+        "--keep-missing",
+        "Nothing was imported.",
+    ] {
+        assert!(
+            text.contains(needle),
+            "missing {needle:?} in:\n{}",
+            describe(&out)
+        );
+    }
+    assert_eq!(state(&b), before, "a refused run writes nothing");
+    assert_eq!(
+        backups(&b),
+        backups_before,
+        "a refused run writes no backup"
+    );
+    assert_eq!(daniel_amounts(&b), [500_000]);
+
+    let refused = b.run(&["--format", "json", "migrate", path_str(&bundle)]);
+    assert_eq!(code(&refused), 1);
+    let doc = json(&refused);
+    assert_eq!(doc["ok"], false);
+    assert_eq!(doc["refused"], "corrections");
+    let missing = &doc["corrections"]["missing"][0];
+    assert_eq!(missing["member"], "daniel.reyes@example.org");
+    assert_eq!(missing["amount"], "5000.00");
+    assert_eq!(missing["unchanged_since_import"], true);
+    assert_eq!(missing["probably_replaced_by"]["amount"], "5500.00");
+}
+
+/// `--replace-missing` with the balance still 5000.00: the earlier row goes, the new one comes,
+/// and the stored opening balance (0.00) stands, so the reconciliation fails by 500.00, naming
+/// Daniel, and the run is rolled back.
+fn corrected_amount_replaced_without_new_balance_fails_reconciliation(b: Backend) {
+    b.run_json_ok(&["migrate", TECHNE]);
+    let before = state(&b);
+    let bundle = daniel_corrected(&b, "corrected", "5500.00", "5000.00");
+    let out = b.run(&["migrate", path_str(&bundle), "--replace-missing"]);
+    assert_eq!(code(&out), 1, "{}", describe(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(
+            "✗ Capital account balances do not match contribution totals (12 member(s) reconciled; 10 with a nonzero opening balance (total 30500.50); 1 member(s) differ): daniel.reyes@example.org (balance -500.00, tax_basis -500.00)"
+        ),
+        "{}",
+        describe(&out)
+    );
+    // Without --verbose only the failing rows are listed, not the whole reconciliation.
+    assert!(
+        text.contains("daniel.reyes@example.org | balance | 0.00 | 5500.00 | 0.00 | 5500.00 | 5000.00 | -500.00"),
+        "{}",
+        describe(&out)
+    );
+    assert!(
+        !text.contains("maya.okonkwo@example.org | balance"),
+        "{text}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("rolled back"));
+    assert_eq!(state(&b), before, "rolled back: nothing written");
+    assert_eq!(daniel_amounts(&b), [500_000]);
+}
+
+/// Balance and contribution both corrected to 5500.00 with `--replace-missing`: one contribution
+/// of 5500.00, the deletion's before-image in the history, the opening balance re-derived because
+/// the balance changed (0.00 → 0.00: no re-derivation to record), and `verify` passes.
+fn corrected_amount_and_balance_replaced_reconcile(b: Backend) {
+    b.run_json_ok(&["migrate", TECHNE]);
+    let bundle = daniel_corrected(&b, "corrected", "5500.00", "5500.00");
+    let report = b.run_json_ok(&["migrate", path_str(&bundle), "--replace-missing"]);
+    assert_counts(&report, "contributions", [1, 0, 7]);
+    assert_eq!(report["counts"]["contributions"]["deleted"], 1);
+    assert_eq!(report["corrections"]["policy"], "replace");
+    assert_eq!(daniel_amounts(&b), [550_000]);
+    assert!(
+        backups(&b) >= 2,
+        "the correction was backed up before it was written"
+    );
+
+    let run_id = report["run_id"].as_i64().expect("run id").to_string();
+    let shown = b.run_json_ok(&["runs", "show", &run_id]);
+    assert_eq!(
+        shown["run"]["command"], "migrate --replace-missing",
+        "{shown:#}"
+    );
+    let deletion = shown["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .find(|c| c["column"] == "(deleted row)")
+        .unwrap_or_else(|| panic!("no deletion in the history: {shown:#}"));
+    assert_eq!(deletion["table"], "contributions");
+    assert_eq!(deletion["after"], Value::Null);
+    let image: Value =
+        serde_json::from_str(deletion["before"].as_str().expect("a before-image")).expect("JSON");
+    assert_eq!(image["amount"], "5000.00");
+    assert_eq!(image["member"], "daniel.reyes@example.org");
+    assert_eq!(image["status"], "approved");
+
+    let out = b.run(&["verify"]);
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("✓ All verification checks passed"));
+    // A second run of the corrected bundle changes nothing.
+    let again = b.run_json_ok(&["migrate", path_str(&bundle)]);
+    assert_eq!(again["nothing_changed"], true, "{again:#}");
+    assert_eq!(again["backup_file"], Value::Null);
+    assert_eq!(again["backup_skipped"], "nothing to write");
+}
+
+/// `--keep-missing` keeps both rows, as before, says so in the run record, and the warning names
+/// Daniel and his negative opening balance.
+fn corrected_amount_kept_names_the_negative_opening(b: Backend) {
+    b.run_json_ok(&["migrate", TECHNE]);
+    let bundle = daniel_corrected(&b, "corrected", "5500.00", "5000.00");
+    let out = b.run(&["migrate", path_str(&bundle), "--keep-missing"]);
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "! 1 contribution(s) imported earlier and no longer in the file kept beside the new rows (--keep-missing): daniel.reyes@example.org",
+        "✓ Opening balances re-derived for 1 member(s): daniel.reyes@example.org (0.00 → -5500.00, contributions added)",
+        "! 1 member(s) have a negative opening balance (their records explain more than their balance): daniel.reyes@example.org (-5500.00)",
+    ] {
+        assert!(
+            text.contains(needle),
+            "missing {needle:?} in:\n{}",
+            describe(&out)
+        );
+    }
+    assert_eq!(daniel_amounts(&b), [500_000, 550_000]);
+    let last = b.last_run().expect("a run");
+    assert_eq!(
+        b.run_field(&last, "command").as_deref(),
+        Some("migrate --keep-missing")
+    );
+    let history = b.run_json_ok(&["runs", "show", &last]);
+    assert!(
+        history["changes"]
+            .as_array()
+            .expect("changes")
+            .iter()
+            .any(|c| {
+                c["table"] == "opening_balances"
+                    && c["before"] == "0.00 / 0.00"
+                    && c["after"] == "-5500.00 / -5500.00"
+            }),
+        "the re-derivation is in the change history: {history:#}"
+    );
+    // verify re-derives nothing: it reports the same warning.
+    let out = b.run(&["verify"]);
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("daniel.reyes@example.org (-5500.00)"),
+        "{}",
+        describe(&out)
+    );
+}
+
+/// A file per quarter: importing only Q1 2026 rows neither refuses nor touches Q4 2025's.
+fn file_per_quarter_leaves_other_quarters_alone(b: Backend) {
+    b.run_json_ok(&["migrate", TECHNE]);
+    let q4 = b.dump("contributions");
+    let dir = b.copy_techne("q1");
+    fs::write(
+        dir.join("contributions.csv"),
+        "member_email,period_name,contribution_type,amount,description,status,approved_at\n\
+         priya.raman@example.org,Q1 2026,labor,900.00,Quarterly bookkeeping,pending,\n\
+         daniel.reyes@example.org,Q1 2026,labor,400.00,Workshop,pending,\n",
+    )
+    .expect("write the Q1 file");
+    let report = b.run_json_ok(&["migrate", path_str(&dir)]);
+    assert_counts(&report, "contributions", [2, 0, 0]);
+    let now = b.dump("contributions");
+    assert_eq!(now.len(), q4.len() + 2);
+    assert!(
+        q4.iter().all(|row| now.contains(row)),
+        "every Q4 row is as it was"
+    );
+    let out = b.run(&["verify"]);
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+}
+
+/// The guide's steps one by one — capital accounts before any contribution — still reconcile:
+/// adding contributions (and removing none) re-derives the opening balances.
+fn step_by_step_imports_reconcile(b: Backend) {
+    for (what, file) in [
+        ("periods", "periods.csv"),
+        ("members", "members.csv"),
+        ("capital-accounts", "capital_accounts.csv"),
+        ("contributions", "contributions.csv"),
+    ] {
+        let source = format!("{TECHNE}/{file}");
+        b.run_json_ok(&["import", what, "--source", &source]);
+    }
+    let out = b.run(&["--format", "json", "verify"]);
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    let report = json(&out);
+    let reconciliation = report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["id"] == "reconciliation")
+        .expect("a reconciliation check");
+    assert_eq!(reconciliation["status"], "pass", "{reconciliation:#}");
+    assert!(
+        reconciliation["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("12 member(s) reconciled")),
+        "{reconciliation:#}"
+    );
+}
+
+/// A contribution someone changed in Habitat after the import is never deleted by a correction:
+/// `--replace-missing` refuses the whole run and names it.
+fn contribution_changed_in_habitat_is_never_deleted(b: Backend) {
+    b.run_json_ok(&["migrate", TECHNE]);
+    b.execute(
+        "UPDATE contributions SET description = 'Initial funding (signed off)' \
+         WHERE description = 'Initial funding'",
+    );
+    let before = state(&b);
+    let bundle = daniel_corrected(&b, "corrected", "5500.00", "5500.00");
+    let out = b.run(&["migrate", path_str(&bundle), "--replace-missing"]);
+    assert_eq!(code(&out), 1, "{}", describe(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(
+            "[changed in the database since it was imported: never deleted by this tool]"
+        ),
+        "{}",
+        describe(&out)
+    );
+    assert!(text.contains("--replace-missing refused"), "{text}");
+    assert_eq!(state(&b), before, "nothing written");
+    assert_eq!(daniel_amounts(&b), [500_000]);
+}
+
+/// `verify --strict-balances` fails exactly the members with a nonzero opening balance, and its
+/// table shows each of them with a nonzero difference (the opening balance it did not count).
+fn strict_balances_table_shows_what_it_counts(b: Backend) {
+    b.run_json_ok(&["migrate", TECHNE]);
+    let out = b.run(&["--format", "json", "verify", "--strict-balances"]);
+    assert_eq!(code(&out), 1, "{}", describe(&out));
+    let report = json(&out);
+    let check = report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .find(|c| c["id"] == "reconciliation")
+        .expect("a reconciliation check");
+    assert_eq!(check["status"], "fail");
+    let named = check["named"].as_array().expect("named").len();
+    assert_eq!(named, 10, "{check:#}");
+    let differing: BTreeSet<String> = check["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter(|r| r[7] != "0.00")
+        .map(|r| r[0].as_str().expect("member").to_string())
+        .collect();
+    assert_eq!(differing.len(), 10, "{check:#}");
+    assert!(
+        check["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("10 member(s) differ")),
+        "{check:#}"
+    );
+}
+
+/// `verify` checks the database, not the source files: on an empty database it says that nothing
+/// has been imported instead of letting "all passed" suggest anything was verified.
+fn verify_on_an_empty_database_says_nothing_was_imported(b: Backend) {
+    let out = b.run(&["db", "init"]);
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    let out = b.run(&["verify"]);
+    assert_eq!(code(&out), 0, "{}", describe(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("! The database holds no members yet: nothing has been imported"),
+        "{}",
+        describe(&out)
+    );
+    b.run_json_ok(&["migrate", TECHNE]);
+    let out = b.run(&["verify"]);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("no members yet"));
 }

@@ -30,7 +30,7 @@ const HABITAT_TABLES: [&str; 5] = [
 
 const TOOL_TABLES: [&str; 5] = [
     "changes",
-    "contribution_keys",
+    "imported_contributions",
     "opening_balances",
     "runs",
     "schema_migrations",
@@ -223,24 +223,24 @@ const EXPECTED_COLUMNS: &[(&str, &str, &str, &str, bool)] = &[
     ("habitat_migrate", "changes", "after_value", "text", true),
     (
         "habitat_migrate",
-        "contribution_keys",
-        "import_key",
-        "text",
-        false,
-    ),
-    (
-        "habitat_migrate",
-        "contribution_keys",
+        "imported_contributions",
         "contribution_id",
         "uuid",
         false,
     ),
     (
         "habitat_migrate",
-        "contribution_keys",
+        "imported_contributions",
         "run_id",
         "bigint",
         false,
+    ),
+    (
+        "habitat_migrate",
+        "imported_contributions",
+        "row_digest",
+        "bytea",
+        true,
     ),
     (
         "habitat_migrate",
@@ -640,7 +640,7 @@ fn constraints_have_the_contract_names() {
         "allocations allocations_member_period_key u",
         "allocations allocations_distributed_at_check c",
         "habitat_migrate.runs runs_outcome_check c",
-        "habitat_migrate.contribution_keys contribution_keys_contribution_id_key u",
+        "habitat_migrate.imported_contributions imported_contributions_row_digest_length c",
     ]);
     // Primary keys keep PostgreSQL's default names (SPEC §4).
     for table in HABITAT_TABLES {
@@ -711,7 +711,7 @@ fn foreign_keys_point_where_the_contract_says() {
         "allocations.member_id -> members.id on delete restrict",
         "allocations.period_id -> allocation_periods.id on delete restrict",
         "habitat_migrate.changes.run_id -> habitat_migrate.runs.id on delete cascade",
-        "habitat_migrate.contribution_keys.contribution_id -> contributions.id on delete cascade",
+        "habitat_migrate.imported_contributions.contribution_id -> contributions.id on delete cascade",
         "habitat_migrate.opening_balances.member_id -> members.id on delete cascade",
     ]);
     assert_eq!(actual, expected, "foreign keys");
@@ -977,9 +977,9 @@ fn database_rejects_rows_that_break_the_rules() {
             "runs_outcome_check",
         ),
         (
-            format!("INSERT INTO habitat_migrate.contribution_keys VALUES ('k', '{UNKNOWN}', 1)"),
+            format!("INSERT INTO habitat_migrate.imported_contributions VALUES ('{UNKNOWN}', 1, NULL)"),
             &fk,
-            "contribution_keys_contribution_id_fkey",
+            "imported_contributions_contribution_id_fkey",
         ),
     ];
     for (sql, state, constraint) in &cases {
@@ -1025,7 +1025,7 @@ fn second_db_init_changes_nothing() {
     let schemas = ["public", "habitat_migrate"];
     let schema_before = schema_snapshot(&mut client, &schemas);
     let versions_before = migrations_snapshot(&mut client);
-    assert_eq!(versions_before.len(), 2, "{versions_before:#?}");
+    assert_eq!(versions_before.len(), 3, "{versions_before:#?}");
 
     let out = run_tool(&db.url, &["db", "init"]);
     assert_exit(&out, 0, "second db init");
@@ -1035,7 +1035,7 @@ fn second_db_init_changes_nothing() {
 }
 
 #[test]
-fn db_status_names_both_versions() {
+fn db_status_names_every_version() {
     let Some((db, mut client)) = initialised_db() else {
         return;
     };
@@ -1048,7 +1048,7 @@ fn db_status_names_both_versions() {
     let applied: Vec<(i32, String)> = applied.iter().map(|r| (r.get(0), r.get(1))).collect();
     assert_eq!(
         applied.iter().map(|(v, _)| *v).collect::<Vec<_>>(),
-        [1, 2],
+        [1, 2, 3],
         "{applied:?}"
     );
 
@@ -1142,5 +1142,5 @@ fn compatible_existing_habitat_tables_are_adopted() {
         &mut client,
         "SELECT version::text FROM habitat_migrate.schema_migrations ORDER BY version",
     );
-    assert_eq!(versions, ["1", "2"]);
+    assert_eq!(versions, ["1", "2", "3"]);
 }

@@ -83,9 +83,9 @@ const EXPECTED_COLUMNS: &[(&str, &str, &str, bool)] = &[
     ("hm_changes", "column_name", "TEXT", true),
     ("hm_changes", "before_value", "TEXT", false),
     ("hm_changes", "after_value", "TEXT", false),
-    ("hm_contribution_keys", "import_key", "TEXT", true),
-    ("hm_contribution_keys", "contribution_id", "TEXT", true),
-    ("hm_contribution_keys", "run_id", "INTEGER", true),
+    ("hm_imported_contributions", "contribution_id", "TEXT", true),
+    ("hm_imported_contributions", "run_id", "INTEGER", true),
+    ("hm_imported_contributions", "row_digest", "BLOB", false),
     ("hm_opening_balances", "member_id", "TEXT", true),
     ("hm_opening_balances", "run_id", "INTEGER", true),
     ("hm_opening_balances", "opening_balance", "INTEGER", true),
@@ -218,7 +218,7 @@ fn db_init_creates_every_table_and_column() {
             "contributions",
             "members",
             "hm_changes",
-            "hm_contribution_keys",
+            "hm_imported_contributions",
             "hm_opening_balances",
             "hm_runs",
             "hm_schema_migrations",
@@ -304,7 +304,7 @@ fn foreign_keys_are_declared_as_on_postgresql() {
             "allocations.member_id -> members.id on delete no action",
             "allocations.period_id -> allocation_periods.id on delete no action",
             "hm_changes.run_id -> hm_runs.id on delete cascade",
-            "hm_contribution_keys.contribution_id -> contributions.id on delete cascade",
+            "hm_imported_contributions.contribution_id -> contributions.id on delete cascade",
             "hm_opening_balances.member_id -> members.id on delete cascade",
         ])
     );
@@ -391,7 +391,7 @@ fn database_rejects_rows_that_break_the_rules() {
              VALUES ('a1', 'm1', 'p1', 500, '0.1234567891');
          INSERT INTO hm_runs (started_at, command, invoked_by, tool_version, database_url, outcome)
              VALUES ('2025-01-01T00:00:00Z', 'migrate', 'me', '0.1.0', 'sqlite://x', 'succeeded');
-         INSERT INTO hm_contribution_keys VALUES ('key-1', 'k1', 1);",
+         INSERT INTO hm_imported_contributions VALUES ('k1', 1, NULL);",
     )
     .expect("valid rows must be accepted");
 
@@ -497,12 +497,16 @@ fn database_rejects_rows_that_break_the_rules() {
             "CHECK constraint failed: hm_runs_outcome_check",
         ),
         (
-            "INSERT INTO hm_contribution_keys VALUES ('key-2', 'no-contribution', 1)",
+            "INSERT INTO hm_imported_contributions VALUES ('no-contribution', 1, NULL)",
             "FOREIGN KEY constraint failed",
         ),
         (
-            "INSERT INTO hm_contribution_keys VALUES ('key-2', 'k1', 1)",
-            "UNIQUE constraint failed: hm_contribution_keys.contribution_id",
+            "INSERT INTO hm_imported_contributions VALUES ('k1', 2, NULL)",
+            "UNIQUE constraint failed: hm_imported_contributions.contribution_id",
+        ),
+        (
+            "INSERT INTO hm_imported_contributions VALUES ('k2', 1, x'00')",
+            "CHECK constraint failed: hm_imported_contributions_row_digest_length",
         ),
     ];
     for (sql, message) in cases {
@@ -525,7 +529,7 @@ fn database_rejects_rows_that_break_the_rules() {
     conn.execute_batch("DELETE FROM contributions WHERE id = 'k1'")
         .expect("delete a contribution");
     assert_eq!(
-        strings(&conn, "SELECT count(*) FROM hm_contribution_keys"),
+        strings(&conn, "SELECT count(*) FROM hm_imported_contributions"),
         ["0"]
     );
 }
@@ -542,7 +546,7 @@ fn second_db_init_changes_nothing() {
             &conn,
             "SELECT version FROM hm_schema_migrations ORDER BY version"
         ),
-        ["1", "2"]
+        ["1", "2", "3"]
     );
 
     let out = run_tool(dir.path(), &url, &["db", "init"]);
@@ -552,13 +556,13 @@ fn second_db_init_changes_nothing() {
 }
 
 #[test]
-fn db_status_names_both_versions() {
+fn db_status_names_every_version() {
     let (dir, url, conn) = initialised_db();
     let names = strings(
         &conn,
         "SELECT name FROM hm_schema_migrations ORDER BY version",
     );
-    assert_eq!(names.len(), 2, "{names:?}");
+    assert_eq!(names.len(), 3, "{names:?}");
 
     let out = run_tool(dir.path(), &url, &["db", "status"]);
     assert_exit(&out, 0, "db status");

@@ -8,18 +8,22 @@
 
 pub mod postgres;
 pub mod schema;
+pub(crate) mod sql;
 pub mod sqlite;
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
 use uuid::Uuid;
 
+use crate::model::{
+    Change, DigestSum, MemberTotals, MissingContribution, Opening, StagedContribution,
+};
 use crate::money::Money;
 use crate::validate::KnownRefs;
 
 pub use schema::{InitReport, SchemaStatus};
+pub use sql::{AppliedContributions, StagedCounts};
 
 /// Which database engine a URL names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -215,37 +219,14 @@ pub struct DbAccount {
     pub notes: Option<String>,
 }
 
-/// A contribution ready to write, carrying its import key.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NewContribution {
-    pub import_key: crate::plan::ImportKey,
-    pub id: Uuid,
-    pub member_id: Uuid,
-    pub period_id: Uuid,
-    pub contribution_type: &'static str,
-    pub amount: Money,
-    pub description: Option<String>,
-    pub status: &'static str,
-    pub approved_at: Option<Timestamp>,
-}
-
-/// One changed value of one row, for the change history.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Change {
-    pub table: &'static str,
-    pub row_id: Uuid,
-    pub row_key: String,
-    pub column: &'static str,
-    pub before: Option<String>,
-    pub after: Option<String>,
-}
-
 /// What a write did to one table.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct TableCounts {
     pub inserted: u64,
     pub updated: u64,
     pub unchanged: u64,
+    /// Earlier imports deleted as corrections (`--replace-missing`); contributions only.
+    pub deleted: u64,
 }
 
 impl TableCounts {
@@ -254,14 +235,31 @@ impl TableCounts {
     }
 }
 
-/// What writing contributions did.
-#[derive(Clone, Debug, Default)]
-pub struct ContributionOutcome {
-    pub counts: TableCounts,
-    /// Changed values recorded in the history (one per column of an updated row).
-    pub changes: u64,
-    /// Members with a contribution inserted or changed: their opening balances are recomputed.
-    pub touched_members: HashSet<Uuid>,
+/// Which contributions the read-back proof looks at: the ones the staged source rows matched or
+/// added, or (when every row was new and went straight in) the ones a run created.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadBackScope {
+    Staged,
+    Run(i64),
+}
+
+impl ReadBackScope {
+    /// The `FROM` clause (aliasing the contributions `c`) and its parameters.
+    pub(crate) fn sql_from<C: sql::SqlConn>(self) -> (String, Vec<sql::Value>) {
+        match self {
+            ReadBackScope::Staged => (
+                "FROM hm_stage s JOIN contributions c ON c.id = coalesce(s.existing_id, s.id)".into(),
+                Vec::new(),
+            ),
+            ReadBackScope::Run(run_id) => (
+                C::sql(
+                    "FROM {tool}imported_contributions k JOIN contributions c ON c.id = k.contribution_id
+                     WHERE k.run_id = $1",
+                ),
+                vec![sql::Value::Int(run_id)],
+            ),
+        }
+    }
 }
 
 /// A run as recorded in the database.
@@ -418,17 +416,42 @@ pub trait Store {
         insert: &[DbAccount],
         update: &[DbAccount],
     ) -> Result<(), StoreError>;
-    /// Inserts new contributions and updates the status/approval of known ones (by import key),
-    /// recording the changes under `run_id`.
-    fn write_contributions(
+    /// Whether this tool has imported any contribution here (if not, every source row is new).
+    fn has_imported_contributions(&mut self) -> Result<bool, StoreError>;
+    /// Writes contributions that are all new straight into the table, recording them as the
+    /// tool's (with `run_id` and each row's fingerprint).
+    fn insert_new_contributions(
         &mut self,
         run_id: i64,
-        rows: &mut dyn Iterator<Item = NewContribution>,
-    ) -> Result<ContributionOutcome, StoreError>;
+        rows: &mut dyn Iterator<Item = StagedContribution>,
+    ) -> Result<u64, StoreError>;
+    /// Stages source contributions and matches them against the tool's earlier imports, writing
+    /// nothing but temporary tables: the plan for [`Store::apply_staged_contributions`].
+    fn stage_contributions(
+        &mut self,
+        rows: &mut dyn Iterator<Item = StagedContribution>,
+    ) -> Result<StagedCounts, StoreError>;
+    /// The earlier imports in (member, period) pairs the staged source covers that it no longer
+    /// lists.
+    fn missing_contributions(&mut self) -> Result<Vec<MissingContribution>, StoreError>;
+    /// Applies the staged plan (and deletes the missing earlier imports if asked); returns what it
+    /// did, with the change history to record.
+    fn apply_staged_contributions(
+        &mut self,
+        run_id: i64,
+        delete_missing: bool,
+    ) -> Result<AppliedContributions, StoreError>;
+    /// The fingerprint sum of the contributions in `scope`, for the read-back proof.
+    fn contributions_digest(&mut self, scope: ReadBackScope) -> Result<DigestSum, StoreError>;
     fn record_changes(&mut self, run_id: i64, changes: &[Change]) -> Result<(), StoreError>;
-    /// Stores `balance − approved capital/property contributions − allocations` for these members.
-    fn refresh_opening_balances(&mut self, run_id: i64, members: &[Uuid])
-    -> Result<(), StoreError>;
+    /// Every capital account with its member's sums, ordered by email.
+    fn member_totals(&mut self) -> Result<Vec<MemberTotals>, StoreError>;
+    /// Stores opening balances derived in this run.
+    fn write_openings(
+        &mut self,
+        run_id: i64,
+        openings: &[(Uuid, Opening)],
+    ) -> Result<(), StoreError>;
 
     /// Inserts a run row (inside the current transaction) and returns its id.
     fn insert_run(&mut self, run: &RunRow) -> Result<i64, StoreError>;
@@ -491,7 +514,7 @@ pub trait Store {
     /// The tables a backup holds: the five Habitat tables and the tool state tied to their rows.
     fn backup_tables(&self) -> Vec<String> {
         let mut t: Vec<String> = HABITAT_TABLES.iter().map(|s| s.to_string()).collect();
-        t.push(self.tool_table("contribution_keys"));
+        t.push(self.tool_table("imported_contributions"));
         t.push(self.tool_table("opening_balances"));
         t
     }

@@ -7,7 +7,6 @@
 //! advisory lock: a second writer is refused at once, and if the process or the connection dies
 //! the server rolls everything back. Money travels as `numeric` via `rust_decimal`, never as a float.
 
-use std::collections::HashSet;
 use std::error::Error as _;
 use std::io::Write;
 use std::path::Path;
@@ -20,11 +19,17 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::schema::{self, FoundColumn};
+use super::sql::{
+    self, AppliedContributions, ContributionTarget, ReadRow, SqlConn, StagedCounts, Value,
+};
 use super::{
-    Backend, Change, ChangeRow, ContributionOutcome, DbAccount, DbMember, DbPeriod, DbUrl,
-    NewContribution, RunRow, Store, StoreError,
+    Backend, ChangeRow, DbAccount, DbMember, DbPeriod, DbUrl, ReadBackScope, RunRow, Store,
+    StoreError,
 };
 use crate::domain::format_instant;
+use crate::model::{
+    Change, DigestSum, MemberTotals, MissingContribution, Opening, RowDigest, StagedContribution,
+};
 use crate::money::Money;
 use crate::validate::KnownRefs;
 
@@ -323,56 +328,6 @@ impl PgStore {
         )
     }
 
-    fn copy_contributions(
-        &mut self,
-        table: &str,
-        with_key: bool,
-        rows: &mut dyn Iterator<Item = NewContribution>,
-    ) -> Result<u64, StoreError> {
-        let mut columns = vec![
-            "id",
-            "member_id",
-            "period_id",
-            "contribution_type",
-            "amount",
-            "description",
-            "status",
-            "approved_at",
-        ];
-        if with_key {
-            columns.push("import_key");
-        }
-        self.copy_in("writing contributions", table, &columns, rows, |w, c| {
-            let amount = c.amount.to_decimal();
-            let ty = Label(c.contribution_type);
-            let status = Label(c.status);
-            if with_key {
-                w.write(&[
-                    &c.id,
-                    &c.member_id,
-                    &c.period_id,
-                    &ty,
-                    &amount,
-                    &c.description,
-                    &status,
-                    &c.approved_at,
-                    &c.import_key.to_string(),
-                ])
-            } else {
-                w.write(&[
-                    &c.id,
-                    &c.member_id,
-                    &c.period_id,
-                    &ty,
-                    &amount,
-                    &c.description,
-                    &status,
-                    &c.approved_at,
-                ])
-            }
-        })
-    }
-
     fn table_columns(&mut self, table: &str) -> Result<Vec<String>, StoreError> {
         let (schema, name) = table.split_once('.').unwrap_or(("public", table));
         let rows = self
@@ -646,171 +601,78 @@ impl Store for PgStore {
         Ok(())
     }
 
-    fn write_contributions(
+    fn has_imported_contributions(&mut self) -> Result<bool, StoreError> {
+        sql::has_imported_contributions(self)
+    }
+
+    fn insert_new_contributions(
         &mut self,
         run_id: i64,
-        rows: &mut dyn Iterator<Item = NewContribution>,
-    ) -> Result<ContributionOutcome, StoreError> {
-        let mut out = ContributionOutcome::default();
-        let fresh: bool = self
-            .client
-            .query_one(
-                "SELECT NOT EXISTS (SELECT 1 FROM habitat_migrate.contribution_keys)",
-                &[],
-            )
-            .map_err(self.err("planning contributions"))?
-            .get(0);
-        if fresh {
-            // Every source row is new: copy straight into the final table, then the keys.
-            // 36 bytes a row: keys are formatted only as they are copied.
-            let mut keys: Vec<(crate::plan::ImportKey, Uuid)> = Vec::new();
-            let mut touched = HashSet::new();
-            let mut rows = rows.inspect(|c| {
-                keys.push((c.import_key, c.id));
-                touched.insert(c.member_id);
-            });
-            let inserted = self.copy_contributions("contributions", false, &mut rows)?;
-            self.copy_in(
-                "recording import keys",
-                "habitat_migrate.contribution_keys",
-                &["import_key", "contribution_id", "run_id"],
-                keys,
-                |w, (key, id)| w.write(&[&key.to_string(), &id, &run_id]),
-            )?;
-            out.counts.inserted = inserted;
-            out.touched_members = touched;
-            return Ok(out);
-        }
+        rows: &mut dyn Iterator<Item = StagedContribution>,
+    ) -> Result<u64, StoreError> {
+        self.insert_contributions(ContributionTarget::Final { run_id }, rows)
+    }
 
-        self.exec(
-            "creating a staging table",
-            "DROP TABLE IF EXISTS pg_temp.hm_stage_contributions;
-             CREATE TEMP TABLE hm_stage_contributions (
-                id uuid NOT NULL, member_id uuid NOT NULL, period_id uuid NOT NULL,
-                contribution_type text NOT NULL, amount numeric(15,2) NOT NULL, description text,
-                status text NOT NULL, approved_at timestamptz, import_key text NOT NULL,
-                existing_id uuid
-             ) ON COMMIT DROP;",
-        )?;
-        let total = self.copy_contributions("hm_stage_contributions", true, rows)?;
-        self.exec(
-            "planning contributions",
-            "UPDATE hm_stage_contributions s SET existing_id = k.contribution_id
-               FROM habitat_migrate.contribution_keys k WHERE k.import_key = s.import_key;
-             CREATE INDEX ON hm_stage_contributions (existing_id);
-             ANALYZE hm_stage_contributions;",
-        )?;
-        let touched = self
-            .client
-            .query(
-                "SELECT DISTINCT s.member_id FROM hm_stage_contributions s
-                   LEFT JOIN contributions c ON c.id = s.existing_id
-                  WHERE s.existing_id IS NULL
-                     OR c.status::text IS DISTINCT FROM s.status
-                     OR c.approved_at IS DISTINCT FROM s.approved_at",
-                &[],
-            )
-            .map_err(self.err("planning contributions"))?;
-        out.touched_members = touched.iter().map(|r| r.get(0)).collect();
-        out.changes = self.modified(
-            "recording contribution changes",
-            "INSERT INTO habitat_migrate.changes (run_id, table_name, row_id, row_key, column_name, before_value, after_value)
-             SELECT $1::bigint, 'contributions', c.id, s.import_key, 'status', c.status::text, s.status
-               FROM hm_stage_contributions s JOIN contributions c ON c.id = s.existing_id
-              WHERE c.status::text IS DISTINCT FROM s.status
-             UNION ALL
-             SELECT $1::bigint, 'contributions', c.id, s.import_key, 'approved_at',
-                    to_char(c.approved_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
-                    to_char(s.approved_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')
-               FROM hm_stage_contributions s JOIN contributions c ON c.id = s.existing_id
-              WHERE c.approved_at IS DISTINCT FROM s.approved_at",
-            &[&run_id],
-        )?;
-        let updated = self.modified(
-            "updating contributions",
-            "UPDATE contributions c SET status = s.status::contribution_status, approved_at = s.approved_at, updated_at = now()
-               FROM hm_stage_contributions s
-              WHERE c.id = s.existing_id
-                AND (c.status::text IS DISTINCT FROM s.status OR c.approved_at IS DISTINCT FROM s.approved_at)",
-            &[],
-        )?;
-        let inserted = self.modified(
-            "inserting contributions",
-            "INSERT INTO contributions (id, member_id, period_id, contribution_type, amount, description, status, approved_at)
-             SELECT id, member_id, period_id, contribution_type::contribution_type, amount, description,
-                    status::contribution_status, approved_at
-               FROM hm_stage_contributions WHERE existing_id IS NULL",
-            &[],
-        )?;
-        self.modified(
-            "recording import keys",
-            "INSERT INTO habitat_migrate.contribution_keys (import_key, contribution_id, run_id)
-             SELECT import_key, id, $1 FROM hm_stage_contributions WHERE existing_id IS NULL",
-            &[&run_id],
-        )?;
-        out.counts.inserted = inserted;
-        out.counts.updated = updated;
-        out.counts.unchanged = total - inserted - updated;
-        Ok(out)
+    fn stage_contributions(
+        &mut self,
+        rows: &mut dyn Iterator<Item = StagedContribution>,
+    ) -> Result<StagedCounts, StoreError> {
+        sql::stage_contributions(self, rows)
+    }
+
+    fn missing_contributions(&mut self) -> Result<Vec<MissingContribution>, StoreError> {
+        sql::missing_contributions(self)
+    }
+
+    fn apply_staged_contributions(
+        &mut self,
+        run_id: i64,
+        delete_missing: bool,
+    ) -> Result<AppliedContributions, StoreError> {
+        sql::apply_staged(self, run_id, Timestamp::now(), delete_missing)
+    }
+
+    fn contributions_digest(&mut self, scope: ReadBackScope) -> Result<DigestSum, StoreError> {
+        // Fingerprinted on the server, so a million rows are not shipped back to be hashed:
+        // the SQL mirror of `ContributionValues::canonical_text`, held to the same bytes by the
+        // conformance suite.
+        let (from, params) = scope.sql_from::<Self>();
+        let sql = format!(
+            "SELECT count(*), coalesce(sum(('x' || left(md5(
+                    c.member_id::text || '|' || c.period_id::text || '|' || c.contribution_type::text
+                    || '|' || c.amount::text || '|' || c.status::text || '|'
+                    || coalesce((extract(epoch FROM c.approved_at) * 1000000)::bigint::text, '') || '|'
+                    || coalesce(c.approved_by::text, '') || '|'
+                    || coalesce(octet_length(c.description)::text || ':' || c.description, '-')
+                ), 16))::bit(64)::bigint), 0)::text {from}"
+        );
+        let mut sum = DigestSum::default();
+        self.query("reading contributions back", &sql, &params, &mut |r| {
+            sum.rows = u64::try_from(r.int(0)?).unwrap_or(0);
+            let text = r.text(1)?;
+            sum.sum = text.parse().map_err(|_| StoreError::Database {
+                context: "reading contributions back".into(),
+                message: format!("not an integer sum: {text}"),
+            })?;
+            Ok(())
+        })?;
+        Ok(sum)
+    }
+
+    fn member_totals(&mut self) -> Result<Vec<MemberTotals>, StoreError> {
+        sql::member_totals(self)
+    }
+
+    fn write_openings(
+        &mut self,
+        run_id: i64,
+        openings: &[(Uuid, Opening)],
+    ) -> Result<(), StoreError> {
+        sql::write_openings(self, run_id, Timestamp::now(), openings)
     }
 
     fn record_changes(&mut self, run_id: i64, changes: &[Change]) -> Result<(), StoreError> {
-        if changes.is_empty() {
-            return Ok(());
-        }
-        self.copy_in(
-            "recording changes",
-            "habitat_migrate.changes",
-            &[
-                "run_id",
-                "table_name",
-                "row_id",
-                "row_key",
-                "column_name",
-                "before_value",
-                "after_value",
-            ],
-            changes,
-            |w, c| {
-                w.write(&[
-                    &run_id, &c.table, &c.row_id, &c.row_key, &c.column, &c.before, &c.after,
-                ])
-            },
-        )?;
-        Ok(())
-    }
-
-    fn refresh_opening_balances(
-        &mut self,
-        run_id: i64,
-        members: &[Uuid],
-    ) -> Result<(), StoreError> {
-        if members.is_empty() {
-            return Ok(());
-        }
-        let ids = members.to_vec();
-        self.modified(
-            "computing opening balances",
-            "INSERT INTO habitat_migrate.opening_balances (member_id, run_id, opening_balance, opening_tax_basis, computed_at)
-             SELECT ca.member_id, $1,
-                    ca.balance - coalesce(c.total, 0) - coalesce(a.total, 0),
-                    ca.tax_basis - coalesce(c.total, 0) - coalesce(a.total, 0),
-                    now()
-               FROM capital_accounts ca
-               LEFT JOIN (SELECT member_id, sum(amount) AS total FROM contributions
-                           WHERE status = 'approved' AND contribution_type IN ('capital', 'property')
-                             AND member_id = ANY($2)
-                           GROUP BY member_id) c ON c.member_id = ca.member_id
-               LEFT JOIN (SELECT member_id, sum(amount) AS total FROM allocations
-                           WHERE member_id = ANY($2) GROUP BY member_id) a ON a.member_id = ca.member_id
-              WHERE ca.member_id = ANY($2)
-             ON CONFLICT (member_id) DO UPDATE SET run_id = EXCLUDED.run_id,
-                    opening_balance = EXCLUDED.opening_balance,
-                    opening_tax_basis = EXCLUDED.opening_tax_basis,
-                    computed_at = EXCLUDED.computed_at",
-            &[&run_id, &ids],
-        )?;
-        Ok(())
+        sql::record_changes(self, run_id, changes)
     }
 
     fn insert_run(&mut self, run: &RunRow) -> Result<i64, StoreError> {
@@ -1062,6 +924,240 @@ impl Store for PgStore {
     }
 }
 
+impl SqlConn for PgStore {
+    const TOOL: &'static str = "habitat_migrate.";
+
+    fn execute(&mut self, context: &str, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
+        let params: Vec<PgValue<'_>> = params.iter().map(PgValue).collect();
+        let refs: Vec<&(dyn ToSql + Sync)> =
+            params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+        let r = self.client.execute(sql, &refs);
+        r.map_err(self.err(context))
+    }
+
+    fn query(
+        &mut self,
+        context: &str,
+        sql: &str,
+        params: &[Value],
+        each: &mut dyn FnMut(&dyn ReadRow) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        use postgres::fallible_iterator::FallibleIterator;
+        let url = self.url.clone();
+        let map = |e: postgres::Error| pg_error(context, &url, &e);
+        // Rows stream from the server as they are read: a result is never held whole.
+        let params: Vec<PgValue<'_>> = params.iter().map(PgValue).collect();
+        let mut rows = self
+            .client
+            .query_raw(sql, params.iter().map(|p| p as &dyn ToSql))
+            .map_err(map)?;
+        while let Some(row) = rows.next().map_err(map)? {
+            each(&PgRow(&row))?;
+        }
+        Ok(())
+    }
+
+    fn create_stage(&mut self) -> Result<(), StoreError> {
+        self.exec(
+            "planning contributions",
+            "DROP TABLE IF EXISTS pg_temp.hm_stage;
+             CREATE TEMP TABLE hm_stage (
+                line bigint NOT NULL, id uuid NOT NULL, member_id uuid NOT NULL, period_id uuid NOT NULL,
+                contribution_type public.contribution_type NOT NULL, amount numeric(15,2) NOT NULL,
+                description text, status public.contribution_status NOT NULL, approved_at timestamptz,
+                row_digest bytea NOT NULL, existing_id uuid
+             ) ON COMMIT DROP;",
+        )
+    }
+
+    fn insert_contributions(
+        &mut self,
+        target: ContributionTarget,
+        rows: &mut dyn Iterator<Item = StagedContribution>,
+    ) -> Result<u64, StoreError> {
+        const COLUMNS: [&str; 8] = [
+            "id",
+            "member_id",
+            "period_id",
+            "contribution_type",
+            "amount",
+            "description",
+            "status",
+            "approved_at",
+        ];
+        let write = |w: &mut BinaryCopyInWriter<'_>, c: &StagedContribution, staged: bool| {
+            let v = &c.values;
+            let amount = v.amount.to_decimal();
+            let (ty, status) = (
+                Label(v.contribution_type.as_str()),
+                Label(v.status.as_str()),
+            );
+            let mut row: Vec<&(dyn ToSql + Sync)> = vec![
+                &c.id,
+                &v.member_id,
+                &v.period_id,
+                &ty,
+                &amount,
+                &v.description,
+                &status,
+                &v.approved_at,
+            ];
+            let line = i64::try_from(c.line).unwrap_or(i64::MAX);
+            let digest: &[u8] = &c.digest.0;
+            if staged {
+                row.insert(0, &line);
+                row.push(&digest);
+            }
+            w.write(&row)
+        };
+        match target {
+            ContributionTarget::Stage => {
+                let mut columns = vec!["line"];
+                columns.extend(COLUMNS);
+                columns.push("row_digest");
+                self.copy_in(
+                    "planning contributions",
+                    "hm_stage",
+                    &columns,
+                    rows,
+                    |w, c| write(w, &c, true),
+                )
+            }
+            ContributionTarget::Final { run_id } => {
+                // COPY cannot feed two tables at once, so rows go in chunks: a chunk into
+                // contributions, then its bookkeeping rows, keeping memory bounded by the chunk.
+                let mut total = 0;
+                let mut chunk = Vec::with_capacity(FINAL_CHUNK);
+                loop {
+                    chunk.clear();
+                    chunk.extend((&mut *rows).take(FINAL_CHUNK));
+                    if chunk.is_empty() {
+                        return Ok(total);
+                    }
+                    total += self.copy_in(
+                        "writing contributions",
+                        "contributions",
+                        &COLUMNS,
+                        chunk.iter(),
+                        |w, c| write(w, c, false),
+                    )?;
+                    self.copy_in(
+                        "recording imported contributions",
+                        "habitat_migrate.imported_contributions",
+                        &["contribution_id", "run_id", "row_digest"],
+                        chunk.iter(),
+                        |w, c| w.write(&[&c.id, &run_id, &&c.digest.0[..]]),
+                    )?;
+                }
+            }
+        }
+    }
+
+    fn insert_rows(
+        &mut self,
+        context: &str,
+        table: &str,
+        columns: &[&str],
+        rows: &[Vec<Value>],
+    ) -> Result<u64, StoreError> {
+        self.copy_in(context, table, columns, rows, |w, row| {
+            let values: Vec<PgValue<'_>> = row.iter().map(PgValue).collect();
+            let refs: Vec<&(dyn ToSql + Sync)> =
+                values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+            w.write(&refs)
+        })
+    }
+}
+
+/// Rows per COPY when contributions go straight into the final table.
+const FINAL_CHUNK: usize = 50_000;
+
+/// A [`Value`] as PostgreSQL takes it: money as `numeric`, instants as `timestamptz`.
+#[derive(Debug)]
+struct PgValue<'a>(&'a Value);
+
+impl ToSql for PgValue<'_> {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut postgres::types::private::BytesMut,
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self.0 {
+            Value::Null => Ok(IsNull::Yes),
+            Value::Int(i) if *ty == Type::INT4 => i32::try_from(*i)?.to_sql(ty, out),
+            Value::Int(i) => i.to_sql(ty, out),
+            Value::Text(t) => Label(t).to_sql(ty, out),
+            Value::Uuid(u) => u.to_sql(ty, out),
+            Value::Money(m) => m.to_decimal().to_sql(ty, out),
+            Value::Time(t) => t.to_sql(ty, out),
+        }
+    }
+
+    fn accepts(_ty: &Type) -> bool {
+        // Each variant checks its own type in `to_sql`.
+        true
+    }
+
+    to_sql_checked!();
+}
+
+/// A PostgreSQL row read as domain values.
+struct PgRow<'a>(&'a Row);
+
+impl PgRow<'_> {
+    fn get<'b, T: FromSql<'b>>(&'b self, i: usize) -> Result<T, StoreError> {
+        self.0.try_get(i).map_err(|e| StoreError::Database {
+            context: format!("reading column {}", self.0.columns()[i].name()),
+            message: e.to_string(),
+        })
+    }
+}
+
+impl ReadRow for PgRow<'_> {
+    fn opt_uuid(&self, i: usize) -> Result<Option<Uuid>, StoreError> {
+        self.get(i)
+    }
+
+    fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
+        Ok(self.get::<Option<OwnedLabel>>(i)?.map(|l| l.0))
+    }
+
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError> {
+        if *self.0.columns()[i].type_() == Type::INT4 {
+            return Ok(self.get::<Option<i32>>(i)?.map(i64::from));
+        }
+        self.get(i)
+    }
+
+    fn opt_money(&self, i: usize) -> Result<Option<Money>, StoreError> {
+        match self.get::<Option<Decimal>>(i)? {
+            None => Ok(None),
+            Some(d) => Money::from_decimal(d)
+                .map(Some)
+                .ok_or_else(|| StoreError::Database {
+                    context: format!("reading column {}", self.0.columns()[i].name()),
+                    message: format!("{d} is not an exact amount of money"),
+                }),
+        }
+    }
+
+    fn opt_time(&self, i: usize) -> Result<Option<Timestamp>, StoreError> {
+        self.get(i)
+    }
+
+    fn opt_digest(&self, i: usize) -> Result<Option<RowDigest>, StoreError> {
+        match self.get::<Option<Vec<u8>>>(i)? {
+            None => Ok(None),
+            Some(b) => <[u8; 16]>::try_from(b.as_slice())
+                .map(|d| Some(RowDigest(d)))
+                .map_err(|_| StoreError::Database {
+                    context: format!("reading column {}", self.0.columns()[i].name()),
+                    message: format!("a fingerprint of {} bytes", b.len()),
+                }),
+        }
+    }
+}
+
 /// A value of an application table, as an error rather than a panic when the database holds
 /// something the tool cannot represent (an `infinity` timestamp, say).
 fn get<'a, T: FromSql<'a>>(row: &'a Row, i: usize, table: &str) -> Result<T, StoreError> {
@@ -1119,6 +1215,10 @@ fn row_text(row: &Row) -> Result<Vec<Option<String>>, StoreError> {
             row.try_get::<_, Option<i32>>(i)
                 .map_err(bad)?
                 .map(|v| v.to_string())
+        } else if *ty == Type::BYTEA {
+            row.try_get::<_, Option<Vec<u8>>>(i)
+                .map_err(bad)?
+                .map(|b| crate::checksum::hex(&b))
         } else if *ty == Type::BOOL {
             row.try_get::<_, Option<bool>>(i)
                 .map_err(bad)?

@@ -37,6 +37,12 @@ pub const POSTGRES: &[Migration] = &[
         sql: include_str!("../../migrations/postgres/0002_tool_tables.sql"),
         habitat_tables: false,
     },
+    Migration {
+        version: 3,
+        name: "imported_contributions",
+        sql: include_str!("../../migrations/postgres/0003_imported_contributions.sql"),
+        habitat_tables: false,
+    },
 ];
 
 pub const SQLITE: &[Migration] = &[
@@ -50,6 +56,12 @@ pub const SQLITE: &[Migration] = &[
         version: 2,
         name: "tool_tables",
         sql: include_str!("../../migrations/sqlite/0002_tool_tables.sql"),
+        habitat_tables: false,
+    },
+    Migration {
+        version: 3,
+        name: "imported_contributions",
+        sql: include_str!("../../migrations/sqlite/0003_imported_contributions.sql"),
         habitat_tables: false,
     },
 ];

@@ -10,15 +10,21 @@ use std::path::Path;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
+use rusqlite::{Connection, ErrorCode, OpenFlags, params};
 use uuid::Uuid;
 
 use super::schema;
+use super::sql::{
+    self, AppliedContributions, ContributionTarget, ReadRow, SqlConn, StagedCounts, Value,
+};
 use super::{
-    Backend, Change, ChangeRow, ContributionOutcome, DbAccount, DbMember, DbPeriod, DbUrl,
-    NewContribution, RunRow, Store, StoreError,
+    Backend, ChangeRow, DbAccount, DbMember, DbPeriod, DbUrl, ReadBackScope, RunRow, Store,
+    StoreError,
 };
 use crate::domain::format_instant;
+use crate::model::{
+    Change, DigestSum, MemberTotals, MissingContribution, Opening, RowDigest, StagedContribution,
+};
 use crate::money::Money;
 use crate::validate::KnownRefs;
 
@@ -538,185 +544,65 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn write_contributions(
+    fn has_imported_contributions(&mut self) -> Result<bool, StoreError> {
+        sql::has_imported_contributions(self)
+    }
+
+    fn insert_new_contributions(
         &mut self,
         run_id: i64,
-        rows: &mut dyn Iterator<Item = NewContribution>,
-    ) -> Result<ContributionOutcome, StoreError> {
-        let e = db_err("writing contributions");
-        let mut out = ContributionOutcome::default();
-        let mut find = self
-            .conn
-            .prepare_cached(
-                "SELECT c.id, c.status, c.approved_at FROM hm_contribution_keys k JOIN contributions c ON c.id = k.contribution_id WHERE k.import_key = ?1",
-            )
-            .map_err(&e)?;
-        let mut ins = self
-            .conn
-            .prepare_cached(
-                "INSERT INTO contributions (id, member_id, period_id, contribution_type, amount, description, status, approved_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )
-            .map_err(&e)?;
-        let mut key = self
-            .conn
-            .prepare_cached(
-                "INSERT INTO hm_contribution_keys (import_key, contribution_id, run_id) VALUES (?1, ?2, ?3)",
-            )
-            .map_err(&e)?;
-        let mut upd = self
-            .conn
-            .prepare_cached(
-                "UPDATE contributions SET status = ?2, approved_at = ?3, updated_at = ?4 WHERE id = ?1",
-            )
-            .map_err(&e)?;
-        let mut change = self
-            .conn
-            .prepare_cached(
-                "INSERT INTO hm_changes (run_id, table_name, row_id, row_key, column_name, before_value, after_value) VALUES (?1, 'contributions', ?2, ?3, ?4, ?5, ?6)",
-            )
-            .map_err(&e)?;
-        let stamp = now();
-        // With no import keys yet every row is new: skip the per-row lookup.
-        let fresh: bool = self
-            .conn
-            .query_row(
-                "SELECT NOT EXISTS (SELECT 1 FROM hm_contribution_keys)",
-                [],
-                |r| r.get(0),
-            )
-            .map_err(&e)?;
-        for c in rows {
-            let import_key = c.import_key.to_string();
-            let existing: Option<(String, String, Option<String>)> = if fresh {
-                None
-            } else {
-                find.query_row([&import_key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                    .optional()
-                    .map_err(&e)?
-            };
-            let approved_at = c.approved_at.map(format_instant);
-            match existing {
-                None => {
-                    let id = c.id.to_string();
-                    ins.execute(params![
-                        id,
-                        c.member_id.to_string(),
-                        c.period_id.to_string(),
-                        c.contribution_type,
-                        c.amount.cents(),
-                        c.description,
-                        c.status,
-                        approved_at
-                    ])
-                    .map_err(&e)?;
-                    key.execute(params![import_key, id, run_id]).map_err(&e)?;
-                    out.counts.inserted += 1;
-                    out.touched_members.insert(c.member_id);
-                }
-                Some((id, status, old_at)) => {
-                    let same_at = match (&old_at, &c.approved_at) {
-                        (None, None) => true,
-                        (Some(old), Some(new)) => ts(old)? == *new,
-                        _ => false,
-                    };
-                    if status == c.status && same_at {
-                        out.counts.unchanged += 1;
-                        continue;
-                    }
-                    upd.execute(params![id, c.status, approved_at, stamp])
-                        .map_err(&e)?;
-                    if status != c.status {
-                        out.changes += 1;
-                        change
-                            .execute(params![run_id, id, import_key, "status", status, c.status])
-                            .map_err(&e)?;
-                    }
-                    if !same_at {
-                        out.changes += 1;
-                        change
-                            .execute(params![
-                                run_id,
-                                id,
-                                import_key,
-                                "approved_at",
-                                old_at,
-                                approved_at
-                            ])
-                            .map_err(&e)?;
-                    }
-                    out.counts.updated += 1;
-                    out.touched_members.insert(c.member_id);
-                }
-            }
-        }
-        Ok(out)
+        rows: &mut dyn Iterator<Item = StagedContribution>,
+    ) -> Result<u64, StoreError> {
+        self.insert_contributions(ContributionTarget::Final { run_id }, rows)
+    }
+
+    fn stage_contributions(
+        &mut self,
+        rows: &mut dyn Iterator<Item = StagedContribution>,
+    ) -> Result<StagedCounts, StoreError> {
+        sql::stage_contributions(self, rows)
+    }
+
+    fn missing_contributions(&mut self) -> Result<Vec<MissingContribution>, StoreError> {
+        sql::missing_contributions(self)
+    }
+
+    fn apply_staged_contributions(
+        &mut self,
+        run_id: i64,
+        delete_missing: bool,
+    ) -> Result<AppliedContributions, StoreError> {
+        sql::apply_staged(self, run_id, Timestamp::now(), delete_missing)
+    }
+
+    fn contributions_digest(&mut self, scope: ReadBackScope) -> Result<DigestSum, StoreError> {
+        // In-process, so the rows are fingerprinted by the one Rust rule rather than a SQL mirror.
+        let (from, params) = scope.sql_from::<Self>();
+        let sql = format!(
+            "SELECT c.member_id, c.period_id, c.contribution_type, c.amount, c.description, c.status, c.approved_at, c.approved_by {from}"
+        );
+        let mut sum = DigestSum::default();
+        self.query("reading contributions back", &sql, &params, &mut |r| {
+            sum.add(sql::read_values(r, 0)?.digest());
+            Ok(())
+        })?;
+        Ok(sum)
+    }
+
+    fn member_totals(&mut self) -> Result<Vec<MemberTotals>, StoreError> {
+        sql::member_totals(self)
+    }
+
+    fn write_openings(
+        &mut self,
+        run_id: i64,
+        openings: &[(Uuid, Opening)],
+    ) -> Result<(), StoreError> {
+        sql::write_openings(self, run_id, Timestamp::now(), openings)
     }
 
     fn record_changes(&mut self, run_id: i64, changes: &[Change]) -> Result<(), StoreError> {
-        let e = db_err("recording changes");
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "INSERT INTO hm_changes (run_id, table_name, row_id, row_key, column_name, before_value, after_value) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )
-            .map_err(&e)?;
-        for c in changes {
-            stmt.execute(params![
-                run_id,
-                c.table,
-                c.row_id.to_string(),
-                c.row_key,
-                c.column,
-                c.before,
-                c.after
-            ])
-            .map_err(&e)?;
-        }
-        Ok(())
-    }
-
-    fn refresh_opening_balances(
-        &mut self,
-        run_id: i64,
-        members: &[Uuid],
-    ) -> Result<(), StoreError> {
-        let e = db_err("computing opening balances");
-        self.exec(
-            "computing opening balances",
-            "CREATE TEMP TABLE IF NOT EXISTS hm_touched (member_id TEXT PRIMARY KEY); DELETE FROM hm_touched;",
-        )?;
-        {
-            let mut ins = self
-                .conn
-                .prepare_cached("INSERT OR IGNORE INTO hm_touched (member_id) VALUES (?1)")
-                .map_err(&e)?;
-            for m in members {
-                ins.execute([m.to_string()]).map_err(&e)?;
-            }
-        }
-        self.conn
-            .execute(
-                "INSERT INTO hm_opening_balances (member_id, run_id, opening_balance, opening_tax_basis, computed_at)
-                 SELECT ca.member_id, ?1,
-                        ca.balance - coalesce(c.total, 0) - coalesce(a.total, 0),
-                        ca.tax_basis - coalesce(c.total, 0) - coalesce(a.total, 0),
-                        ?2
-                 FROM capital_accounts ca
-                 JOIN hm_touched t ON t.member_id = ca.member_id
-                 LEFT JOIN (SELECT member_id, sum(amount) AS total FROM contributions
-                            WHERE status = 'approved' AND contribution_type IN ('capital', 'property')
-                            GROUP BY member_id) c ON c.member_id = ca.member_id
-                 LEFT JOIN (SELECT member_id, sum(amount) AS total FROM allocations GROUP BY member_id) a
-                            ON a.member_id = ca.member_id
-                 WHERE true
-                 ON CONFLICT (member_id) DO UPDATE SET run_id = excluded.run_id,
-                     opening_balance = excluded.opening_balance,
-                     opening_tax_basis = excluded.opening_tax_basis,
-                     computed_at = excluded.computed_at",
-                params![run_id, now()],
-            )
-            .map_err(&e)?;
-        Ok(())
+        sql::record_changes(self, run_id, changes)
     }
 
     fn insert_run(&mut self, run: &RunRow) -> Result<i64, StoreError> {
@@ -921,6 +807,234 @@ impl Store for SqliteStore {
             ));
         }
         self.conn.execute_batch(&sql).map_err(&e)
+    }
+}
+
+impl SqlConn for SqliteStore {
+    const TOOL: &'static str = "hm_";
+
+    fn execute(&mut self, context: &str, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(db_err(context))?;
+        let n = stmt
+            .execute(rusqlite::params_from_iter(params.iter().map(SqliteValue)))
+            .map_err(db_err(context))?;
+        Ok(n as u64)
+    }
+
+    fn query(
+        &mut self,
+        context: &str,
+        sql: &str,
+        params: &[Value],
+        each: &mut dyn FnMut(&dyn ReadRow) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let e = db_err(context);
+        let mut stmt = self.conn.prepare_cached(sql).map_err(&e)?;
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(params.iter().map(SqliteValue)))
+            .map_err(&e)?;
+        while let Some(row) = rows.next().map_err(&e)? {
+            each(&SqliteRow(row))?;
+        }
+        Ok(())
+    }
+
+    fn create_stage(&mut self) -> Result<(), StoreError> {
+        self.exec(
+            "planning contributions",
+            "DROP TABLE IF EXISTS temp.hm_stage;
+             CREATE TEMP TABLE hm_stage (
+                line INTEGER PRIMARY KEY, id TEXT NOT NULL, member_id TEXT NOT NULL,
+                period_id TEXT NOT NULL, contribution_type TEXT NOT NULL, amount INTEGER NOT NULL,
+                description TEXT, status TEXT NOT NULL, approved_at TEXT, row_digest BLOB NOT NULL,
+                existing_id TEXT
+             );",
+        )
+    }
+
+    fn insert_contributions(
+        &mut self,
+        target: ContributionTarget,
+        rows: &mut dyn Iterator<Item = StagedContribution>,
+    ) -> Result<u64, StoreError> {
+        let e = db_err("writing contributions");
+        // Staged rows keep their line and fingerprint; final rows get their bookkeeping row.
+        let (sql, run_id) = match target {
+            ContributionTarget::Stage => (
+                "INSERT INTO hm_stage (line, id, member_id, period_id, contribution_type, amount, description, status, approved_at, row_digest)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                None,
+            ),
+            ContributionTarget::Final { run_id } => (
+                "INSERT INTO contributions (id, member_id, period_id, contribution_type, amount, description, status, approved_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                Some(run_id),
+            ),
+        };
+        let mut ins = self.conn.prepare_cached(sql).map_err(&e)?;
+        let mut key = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO hm_imported_contributions (contribution_id, run_id, row_digest) VALUES (?1, ?2, ?3)",
+            )
+            .map_err(&e)?;
+        let mut n = 0;
+        for c in rows {
+            let v = &c.values;
+            let id = c.id.to_string();
+            let member_id = v.member_id.to_string();
+            let period_id = v.period_id.to_string();
+            let approved_at = v.approved_at.map(format_instant);
+            let common = params![
+                id,
+                member_id,
+                period_id,
+                v.contribution_type.as_str(),
+                v.amount.cents(),
+                v.description,
+                v.status.as_str(),
+                approved_at,
+            ];
+            match run_id {
+                None => {
+                    let line = i64::try_from(c.line).unwrap_or(i64::MAX);
+                    let digest: &[u8] = &c.digest.0;
+                    let mut all: Vec<&dyn rusqlite::ToSql> = vec![&line];
+                    all.extend_from_slice(common);
+                    all.push(&digest);
+                    ins.execute(all.as_slice()).map_err(&e)?;
+                }
+                Some(run_id) => {
+                    ins.execute(common).map_err(&e)?;
+                    key.execute(params![id, run_id, &c.digest.0[..]])
+                        .map_err(&e)?;
+                }
+            }
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    fn insert_rows(
+        &mut self,
+        context: &str,
+        table: &str,
+        columns: &[&str],
+        rows: &[Vec<Value>],
+    ) -> Result<u64, StoreError> {
+        let e = db_err(context);
+        let marks: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "INSERT INTO {table} ({}) VALUES ({})",
+                columns.join(", "),
+                marks.join(", ")
+            ))
+            .map_err(&e)?;
+        for row in rows {
+            stmt.execute(rusqlite::params_from_iter(row.iter().map(SqliteValue)))
+                .map_err(&e)?;
+        }
+        Ok(rows.len() as u64)
+    }
+}
+
+/// A [`Value`] bound as SQLite stores it: ids and instants as text, money as integer cents.
+struct SqliteValue<'a>(&'a Value);
+
+impl rusqlite::ToSql for SqliteValue<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, Value as V, ValueRef};
+        Ok(match self.0 {
+            Value::Null => ToSqlOutput::Owned(V::Null),
+            Value::Int(i) => ToSqlOutput::Owned(V::Integer(*i)),
+            Value::Text(t) => ToSqlOutput::Borrowed(ValueRef::Text(t.as_bytes())),
+            Value::Uuid(u) => ToSqlOutput::Owned(V::Text(u.to_string())),
+            Value::Money(m) => ToSqlOutput::Owned(V::Integer(m.cents())),
+            Value::Time(t) => ToSqlOutput::Owned(V::Text(format_instant(*t))),
+        })
+    }
+}
+
+/// A SQLite row read as domain values.
+struct SqliteRow<'a, 'b>(&'a rusqlite::Row<'b>);
+
+impl SqliteRow<'_, '_> {
+    fn value(&self, i: usize) -> Result<rusqlite::types::ValueRef<'_>, StoreError> {
+        self.0.get_ref(i).map_err(db_err("reading a row"))
+    }
+
+    fn text_at(&self, i: usize) -> Result<Option<&str>, StoreError> {
+        use rusqlite::types::ValueRef;
+        match self.value(i)? {
+            ValueRef::Null => Ok(None),
+            ValueRef::Text(t) => {
+                std::str::from_utf8(t)
+                    .map(Some)
+                    .map_err(|e| StoreError::Database {
+                        context: "reading a row".into(),
+                        message: format!("column {i}: {e}"),
+                    })
+            }
+            other => Err(StoreError::Database {
+                context: "reading a row".into(),
+                message: format!("column {i}: expected text, found {:?}", other.data_type()),
+            }),
+        }
+    }
+}
+
+impl ReadRow for SqliteRow<'_, '_> {
+    fn opt_uuid(&self, i: usize) -> Result<Option<Uuid>, StoreError> {
+        self.text_at(i)?.map(uuid).transpose()
+    }
+
+    fn opt_text(&self, i: usize) -> Result<Option<String>, StoreError> {
+        Ok(self.text_at(i)?.map(str::to_string))
+    }
+
+    fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError> {
+        use rusqlite::types::ValueRef;
+        match self.value(i)? {
+            ValueRef::Null => Ok(None),
+            ValueRef::Integer(n) => Ok(Some(n)),
+            other => Err(StoreError::Database {
+                context: "reading a row".into(),
+                message: format!(
+                    "column {i}: expected an integer, found {:?}",
+                    other.data_type()
+                ),
+            }),
+        }
+    }
+
+    fn opt_money(&self, i: usize) -> Result<Option<Money>, StoreError> {
+        // Money is INTEGER cents; a REAL here (never written by the tool) is refused, not rounded.
+        Ok(self.opt_int(i)?.map(Money::from_cents))
+    }
+
+    fn opt_time(&self, i: usize) -> Result<Option<Timestamp>, StoreError> {
+        self.text_at(i)?.map(ts).transpose()
+    }
+
+    fn opt_digest(&self, i: usize) -> Result<Option<RowDigest>, StoreError> {
+        use rusqlite::types::ValueRef;
+        match self.value(i)? {
+            ValueRef::Null => Ok(None),
+            ValueRef::Blob(b) => {
+                <[u8; 16]>::try_from(b)
+                    .map(|d| Some(RowDigest(d)))
+                    .map_err(|_| StoreError::Database {
+                        context: "reading a row".into(),
+                        message: format!("column {i}: a fingerprint of {} bytes", b.len()),
+                    })
+            }
+            other => Err(StoreError::Database {
+                context: "reading a row".into(),
+                message: format!("column {i}: expected a blob, found {:?}", other.data_type()),
+            }),
+        }
     }
 }
 

@@ -1,0 +1,341 @@
+//! The typed model at the bottom of the pipeline: records as the database holds them, the values
+//! that cross the [`crate::store::Store`] boundary, and the rules about them that every layer
+//! must apply the same way.
+//!
+//! `plan`, `store` and `verify` all depend on this module and on nothing above it, so data flows one
+//! way. Domain values cross the store boundary as themselves ([`Money`], the enums of
+//! [`crate::domain`], [`Timestamp`], [`Uuid`]); each backend converts them to and from its column
+//! types in one place.
+//!
+//! The one rule that lives here rather than in a stage is the **contribution fingerprint**
+//! ([`ContributionValues::digest`]): the MD5 of a canonical text of every value of a contribution.
+//! The tool records it for every contribution it writes, so that a correction can tell a row nobody
+//! has touched since from one the application changed, and the read-back proof compares the sum of
+//! the fingerprints of the source rows with the database's. The PostgreSQL backend mirrors the
+//! canonical text in SQL (so that it can fingerprint a million rows without shipping them), and the
+//! conformance suite holds the two to the same bytes.
+
+use std::fmt::Write as _;
+
+use jiff::Timestamp;
+use md5::{Digest, Md5};
+use uuid::Uuid;
+
+use crate::domain::{ContributionStatus, ContributionType, format_instant};
+use crate::money::Money;
+
+/// Every value of a contribution that the tool writes or that a correction must find unchanged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContributionValues {
+    pub member_id: Uuid,
+    pub period_id: Uuid,
+    pub contribution_type: ContributionType,
+    pub amount: Money,
+    pub description: Option<String>,
+    pub status: ContributionStatus,
+    pub approved_at: Option<Timestamp>,
+    /// Never set by the tool; the application sets it when someone approves in Habitat.
+    pub approved_by: Option<Uuid>,
+}
+
+impl ContributionValues {
+    /// The canonical text the fingerprint is taken of: fixed-format values joined by `|`, then the
+    /// description with its length in bytes (so that a `|` inside it cannot make two rows alike),
+    /// or `-` when there is none. Instants are microseconds since the epoch: PostgreSQL keeps
+    /// microseconds, and an integer has one spelling on both sides.
+    pub fn canonical_text(&self) -> String {
+        let mut out = String::with_capacity(160);
+        let _ = write!(
+            out,
+            "{}|{}|{}|{}|{}|",
+            self.member_id, self.period_id, self.contribution_type, self.amount, self.status
+        );
+        if let Some(at) = self.approved_at {
+            let _ = write!(out, "{}", at.as_microsecond());
+        }
+        out.push('|');
+        if let Some(by) = self.approved_by {
+            let _ = write!(out, "{by}");
+        }
+        out.push('|');
+        match &self.description {
+            Some(d) => {
+                let _ = write!(out, "{}:{d}", d.len());
+            }
+            None => out.push('-'),
+        }
+        out
+    }
+
+    /// The fingerprint of these values.
+    pub fn digest(&self) -> RowDigest {
+        let bytes: [u8; 16] = Md5::digest(self.canonical_text().as_bytes()).into();
+        RowDigest(bytes)
+    }
+}
+
+/// A 16-byte fingerprint of a row (MD5 of its canonical text). MD5 is a checksum here, not a
+/// defence against someone forging rows: it detects change, which is all the tool asks of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RowDigest(pub [u8; 16]);
+
+impl RowDigest {
+    /// The first eight bytes as a signed big-endian integer: what the read-back sums on both sides
+    /// (PostgreSQL computes the same with `('x' || left(md5(…), 16))::bit(64)::bigint`).
+    pub fn prefix(self) -> i64 {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&self.0[..8]);
+        i64::from_be_bytes(b)
+    }
+}
+
+/// An order-independent fingerprint of a multiset of rows: how many, and the sum of their
+/// fingerprints' prefixes. Either side can be streamed in any order, and neither is sorted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DigestSum {
+    pub rows: u64,
+    pub sum: i128,
+}
+
+impl DigestSum {
+    pub fn add(&mut self, digest: RowDigest) {
+        self.rows += 1;
+        self.sum += i128::from(digest.prefix());
+    }
+
+    /// The sum's low 64 bits as 16 hex digits, for reports (the comparison uses all of it).
+    pub fn hex(&self) -> String {
+        format!("{:016x}", self.sum as u64)
+    }
+}
+
+/// A contribution on its way into the database: the source line it came from, the id it gets if it
+/// is new, its values and their fingerprint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StagedContribution {
+    pub line: u64,
+    pub id: Uuid,
+    pub values: ContributionValues,
+    pub digest: RowDigest,
+}
+
+impl StagedContribution {
+    pub fn new(line: u64, values: ContributionValues) -> StagedContribution {
+        StagedContribution {
+            line,
+            id: Uuid::now_v7(),
+            digest: values.digest(),
+            values,
+        }
+    }
+}
+
+/// A contribution the tool imported earlier, in a (member, period) pair the source file still
+/// covers, that no source row matches any more: a correction, or a row the application changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MissingContribution {
+    pub id: Uuid,
+    pub member_email: String,
+    pub period_name: String,
+    pub values: ContributionValues,
+    /// The run that imported it.
+    pub run_id: i64,
+    /// The fingerprint recorded when the tool last wrote it (`None`: imported by a version that
+    /// kept none).
+    pub recorded_digest: Option<RowDigest>,
+    /// The first new source row of the same member, period and type: what probably replaced it.
+    pub replacement: Option<Replacement>,
+}
+
+impl MissingContribution {
+    /// Whether the row still holds exactly what the tool last wrote there.
+    pub fn unchanged_since_import(&self) -> bool {
+        self.recorded_digest == Some(self.values.digest())
+    }
+}
+
+/// The source row that probably replaced a missing contribution.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Replacement {
+    pub line: u64,
+    pub amount: Money,
+    pub description: Option<String>,
+}
+
+/// A matched contribution whose status or approval date the source changes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ContributionUpdate {
+    pub id: Uuid,
+    pub member_email: String,
+    pub period_name: String,
+    pub before: ContributionValues,
+    pub after_status: ContributionStatus,
+    pub after_approved_at: Option<Timestamp>,
+}
+
+/// One changed value of one row, for the change history.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    pub table: &'static str,
+    pub row_id: Uuid,
+    pub row_key: String,
+    pub column: &'static str,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+/// How a contribution is named in the change history and in messages.
+pub fn contribution_key(email: &str, period: &str, values: &ContributionValues) -> String {
+    format!(
+        "{email} {period} {} {}",
+        values.contribution_type, values.amount
+    )
+}
+
+impl ContributionUpdate {
+    /// The history of this update: one change per differing column, values in canonical text.
+    pub fn changes(&self) -> Vec<Change> {
+        let key = contribution_key(&self.member_email, &self.period_name, &self.before);
+        let mut out = Vec::new();
+        if self.before.status != self.after_status {
+            out.push(Change {
+                table: "contributions",
+                row_id: self.id,
+                row_key: key.clone(),
+                column: "status",
+                before: Some(self.before.status.to_string()),
+                after: Some(self.after_status.to_string()),
+            });
+        }
+        if self.before.approved_at != self.after_approved_at {
+            out.push(Change {
+                table: "contributions",
+                row_id: self.id,
+                row_key: key,
+                column: "approved_at",
+                before: self.before.approved_at.map(format_instant),
+                after: self.after_approved_at.map(format_instant),
+            });
+        }
+        out
+    }
+}
+
+impl MissingContribution {
+    /// The history of its deletion: the whole row as it was (its before-image), nothing after.
+    pub fn deletion(&self) -> Change {
+        let v = &self.values;
+        let image = serde_json::json!({
+            "id": self.id.to_string(),
+            "member": self.member_email,
+            "period": self.period_name,
+            "contribution_type": v.contribution_type.as_str(),
+            "amount": v.amount.to_string(),
+            "description": v.description,
+            "status": v.status.as_str(),
+            "approved_at": v.approved_at.map(format_instant),
+            "approved_by": v.approved_by.map(|u| u.to_string()),
+            "imported_in_run": self.run_id,
+        });
+        Change {
+            table: "contributions",
+            row_id: self.id,
+            row_key: contribution_key(&self.member_email, &self.period_name, v),
+            column: "(deleted row)",
+            before: Some(image.to_string()),
+            after: None,
+        }
+    }
+}
+
+/// A member's capital account with everything the balance rules of SPEC §6 need.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberTotals {
+    pub member_id: Uuid,
+    pub email: String,
+    pub balance: Money,
+    pub tax_basis: Money,
+    /// Σ approved capital and property contributions (labor earns patronage, not capital).
+    pub contributed: Money,
+    /// Σ allocations.
+    pub allocated: Money,
+    /// The stored opening balance, if the tool ever derived one.
+    pub opening: Option<Opening>,
+}
+
+/// The part of a balance (and of a tax basis) that the imported records do not explain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Opening {
+    pub balance: Money,
+    pub tax_basis: Money,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values() -> ContributionValues {
+        ContributionValues {
+            member_id: Uuid::from_u128(1),
+            period_id: Uuid::from_u128(2),
+            contribution_type: ContributionType::Capital,
+            amount: Money::from_cents(500_000),
+            description: Some("Initial funding".into()),
+            status: ContributionStatus::Approved,
+            approved_at: "2025-12-31T00:00:00.123456Z".parse().ok(),
+            approved_by: None,
+        }
+    }
+
+    #[test]
+    fn canonical_text_is_pinned() {
+        assert_eq!(
+            values().canonical_text(),
+            "00000000-0000-0000-0000-000000000001|00000000-0000-0000-0000-000000000002|capital|5000.00|approved|1767139200123456||15:Initial funding"
+        );
+        let mut v = values();
+        v.description = None;
+        v.approved_at = None;
+        assert!(v.canonical_text().ends_with("|approved|||-"));
+    }
+
+    #[test]
+    fn a_bar_in_the_description_cannot_make_two_rows_alike() {
+        let mut a = values();
+        a.description = Some("x|y".into());
+        let mut b = values();
+        b.description = Some("x".into());
+        assert_ne!(a.canonical_text(), b.canonical_text());
+        assert_ne!(a.digest(), b.digest());
+    }
+
+    #[test]
+    fn every_value_changes_the_digest() {
+        let base = values().digest();
+        let mut v = values();
+        v.amount = Money::from_cents(500_001);
+        assert_ne!(v.digest(), base);
+        let mut v = values();
+        v.approved_at = "2025-12-31T00:00:00.123457Z".parse().ok();
+        assert_ne!(v.digest(), base);
+        let mut v = values();
+        v.approved_by = Some(Uuid::from_u128(3));
+        assert_ne!(v.digest(), base);
+        let mut v = values();
+        v.status = ContributionStatus::Pending;
+        assert_ne!(v.digest(), base);
+    }
+
+    #[test]
+    fn digest_sums_ignore_order() {
+        let (a, b) = (values().digest(), RowDigest([7; 16]));
+        let mut x = DigestSum::default();
+        x.add(a);
+        x.add(b);
+        let mut y = DigestSum::default();
+        y.add(b);
+        y.add(a);
+        assert_eq!(x, y);
+        assert_eq!(x.rows, 2);
+    }
+}
