@@ -10,6 +10,7 @@ pub mod postgres;
 pub mod schema;
 pub(crate) mod sql;
 pub mod sqlite;
+pub mod tls;
 
 use std::path::{Path, PathBuf};
 

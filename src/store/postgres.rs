@@ -14,7 +14,7 @@ use std::path::Path;
 use jiff::Timestamp;
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::types::{FromSql, IsNull, Kind, ToSql, Type, to_sql_checked};
-use postgres::{Client, NoTls, Row};
+use postgres::{Client, Row};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
@@ -22,6 +22,7 @@ use super::schema::{self, FoundColumn};
 use super::sql::{
     self, AppliedContributions, ContributionTarget, ReadRow, SqlConn, StagedCounts, Value,
 };
+use super::tls::{ConnectError, TlsOptions};
 use super::{
     Backend, ChangeRow, DbAccount, DbMember, DbPeriod, DbUrl, ReadBackScope, RunRow, Store,
     StoreError,
@@ -80,11 +81,14 @@ impl<'a> FromSql<'a> for OwnedLabel {
 
 impl PgStore {
     pub fn connect(url: &DbUrl) -> Result<PgStore, StoreError> {
-        let connect_err = |e: postgres::Error| StoreError::Connect {
+        let refused = |message: String| StoreError::Connect {
             url: url.redacted().to_string(),
-            message: scrub(&full_message(&e), url),
+            message: scrub(&message, url),
         };
-        let mut config: postgres::Config = url.secret().parse().map_err(connect_err)?;
+        let connect_err = |e: postgres::Error| refused(full_message(&e));
+        let (driver_url, tls) =
+            TlsOptions::split_url(url.secret()).map_err(|e| refused(e.to_string()))?;
+        let mut config: postgres::Config = driver_url.parse().map_err(connect_err)?;
         // Named, so that a DBA (or a test) can find the importing session in pg_stat_activity.
         if config.get_application_name().is_none() {
             config.application_name("habitat-migrate");
@@ -92,7 +96,10 @@ impl PgStore {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(std::time::Duration::from_secs(10));
         }
-        let mut client = config.connect(NoTls).map_err(connect_err)?;
+        let mut client = tls.connect(&config).map_err(|e| match e {
+            ConnectError::Tls(e) => refused(e.to_string()),
+            ConnectError::Driver(e) => connect_err(e),
+        })?;
         client
             // Cursors are read to the end, so plan them for all rows (hash joins), not the first.
             .batch_execute(
