@@ -157,13 +157,9 @@ pub fn take_to(store: &mut dyn Store, path: &Path, now: Timestamp) -> Result<Pat
         file: path.display().to_string(),
         source,
     };
-    let written = store.write_backup(&path).and_then(|()| {
-        store
-            .backup_tables()
-            .iter()
-            .map(|t| store.table_checksum(t))
-            .collect::<Result<Vec<_>, _>>()
-    });
+    let written = store
+        .write_backup(&path)
+        .and_then(|()| store.table_checksums());
     let tables = match written {
         Ok(t) => t,
         Err(e) => {
@@ -255,8 +251,17 @@ pub fn restore(
             None => None,
         };
         store.restore_backup(file)?;
+        let now = store.table_checksums()?;
         for expected in &manifest.tables {
-            let actual = store.table_checksum(&expected.table)?;
+            let actual = now
+                .iter()
+                .find(|t| t.table == expected.table)
+                .cloned()
+                .unwrap_or_else(|| TableChecksum {
+                    table: expected.table.clone(),
+                    rows: 0,
+                    sha256: "(no such table)".into(),
+                });
             if actual != *expected {
                 return Err(BackupError::Mismatch {
                     table: expected.table.clone(),

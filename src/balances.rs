@@ -7,12 +7,8 @@
 //! do not explain (a buy-in, history before the records began). If a run re-derived it every
 //! time, the check above would always pass — a corrected amount imported twice would be absorbed
 //! into a negative opening balance. So a run re-derives it only when that is explained
-//! ([`Derivation::reason`]), and otherwise the stored opening balance stands and the
+//! ([`RunEffects::reason`]), and otherwise the stored opening balance stands and the
 //! reconciliation can fail.
-
-use std::collections::HashSet;
-
-use uuid::Uuid;
 
 use crate::model::{MemberTotals, Opening};
 use crate::money::Money;
@@ -30,25 +26,23 @@ pub enum Reason {
     ContributionsAdded,
 }
 
-/// What a run did to each member, as far as the opening balance cares.
-#[derive(Clone, Debug, Default)]
-pub struct Derivation {
-    pub new_accounts: HashSet<Uuid>,
-    pub balance_changed: HashSet<Uuid>,
-    pub contributions_added: HashSet<Uuid>,
-    pub contributions_removed: HashSet<Uuid>,
+/// What a run does to one member, as far as the opening balance cares.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunEffects {
+    pub new_account: bool,
+    pub balance_changed: bool,
+    pub contributions_added: bool,
+    pub contributions_removed: bool,
 }
 
-impl Derivation {
+impl RunEffects {
     /// Why this run may re-derive the member's opening balance, or `None`: the stored one stands.
-    pub fn reason(&self, member: &Uuid) -> Option<Reason> {
-        if self.new_accounts.contains(member) {
+    pub fn reason(&self) -> Option<Reason> {
+        if self.new_account {
             Some(Reason::NewAccount)
-        } else if self.balance_changed.contains(member) {
+        } else if self.balance_changed {
             Some(Reason::BalanceChanged)
-        } else if self.contributions_added.contains(member)
-            && !self.contributions_removed.contains(member)
-        {
+        } else if self.contributions_added && !self.contributions_removed {
             Some(Reason::ContributionsAdded)
         } else {
             None
@@ -141,7 +135,7 @@ mod tests {
 
     fn totals(balance: i64, contributed: i64, opening: Option<i64>) -> MemberTotals {
         MemberTotals {
-            member_id: Uuid::from_u128(1),
+            member_id: uuid::Uuid::from_u128(1),
             email: "daniel.reyes@example.org".into(),
             balance: Money::from_cents(balance),
             tax_basis: Money::from_cents(balance),
@@ -190,20 +184,19 @@ mod tests {
 
     #[test]
     fn re_derivation_needs_a_reason() {
-        let m = Uuid::from_u128(7);
-        let mut d = Derivation::default();
-        assert_eq!(d.reason(&m), None);
-        d.contributions_added.insert(m);
-        assert_eq!(d.reason(&m), Some(Reason::ContributionsAdded));
-        d.contributions_removed.insert(m);
+        let mut e = RunEffects::default();
+        assert_eq!(e.reason(), None);
+        e.contributions_added = true;
+        assert_eq!(e.reason(), Some(Reason::ContributionsAdded));
+        e.contributions_removed = true;
         assert_eq!(
-            d.reason(&m),
+            e.reason(),
             None,
             "a correction must reconcile, not re-derive"
         );
-        d.balance_changed.insert(m);
-        assert_eq!(d.reason(&m), Some(Reason::BalanceChanged));
-        d.new_accounts.insert(m);
-        assert_eq!(d.reason(&m), Some(Reason::NewAccount));
+        e.balance_changed = true;
+        assert_eq!(e.reason(), Some(Reason::BalanceChanged));
+        e.new_account = true;
+        assert_eq!(e.reason(), Some(Reason::NewAccount));
     }
 }

@@ -11,9 +11,10 @@ use jiff::Timestamp;
 use crate::backup::{self, BackupError};
 use crate::domain::{self, PeriodStatus};
 use crate::import::{self, ImportError};
+use crate::model::{Period, RunRecord};
 use crate::report;
 use crate::source::{Bundle, SourceError, SourceFile, Table};
-use crate::store::{self, DbPeriod, DbUrl, Store, StoreError};
+use crate::store::{self, DbUrl, Store, StoreError};
 use crate::validate;
 use crate::verify;
 
@@ -582,7 +583,7 @@ fn validate_files(cli: &Cli, ui: &Ui, files: &[SourceFile]) -> Result<i32, Failu
     // References are also checked against the database, but only one that exists and holds the
     // schema: validation never creates or writes a database.
     let known = match store::open_existing(&url(cli)?) {
-        Ok(Some(mut s)) => s.known_refs()?,
+        Ok(Some(mut s)) => import::known_refs(s.as_mut())?,
         Ok(None) => validate::KnownRefs::default(),
         Err(e) => {
             if !ui.quiet {
@@ -706,20 +707,9 @@ fn with_hint(e: StoreError) -> Failure {
 }
 
 fn record_simple_run(store: &mut dyn Store, command: &str, backup_file: Option<String>) {
-    let now = crate::domain::format_instant(Timestamp::now());
-    let run = crate::store::RunRow {
-        started_at: now.clone(),
-        finished_at: Some(now),
-        command: command.to_string(),
-        invoked_by: store::invoked_by(),
-        tool_version: env!("CARGO_PKG_VERSION").into(),
-        database_url: store.url().redacted().to_string(),
-        outcome: "succeeded".into(),
-        backup_file,
-        sources: serde_json::json!([]),
-        counts: serde_json::json!({}),
-        ..Default::default()
-    };
+    let mut run = RunRecord::start(command, store.url().redacted());
+    run.finished_at = Some(run.started_at);
+    run.backup_file = backup_file;
     if store.begin_write().is_ok() {
         if store.insert_run(&run).is_ok() {
             let _ = store.commit();
@@ -802,28 +792,20 @@ fn period(cli: &Cli, ui: &Ui, action: &PeriodAction) -> Result<i32, Failure> {
                         message: format!("a period named {name:?} already exists"),
                     });
                 }
-                let p = DbPeriod {
+                let p = Period {
                     id: uuid::Uuid::now_v7(),
                     name: name.to_string(),
                     description: description.clone(),
                     start_date,
                     end_date,
-                    status: status.as_str().to_string(),
+                    status,
                 };
-                store.write_periods(std::slice::from_ref(&p), &[])?;
-                let now = crate::domain::format_instant(Timestamp::now());
-                store.insert_run(&crate::store::RunRow {
-                    started_at: now.clone(),
-                    finished_at: Some(now),
-                    command: format!("period create {name}"),
-                    invoked_by: store::invoked_by(),
-                    tool_version: env!("CARGO_PKG_VERSION").into(),
-                    database_url: store.url().redacted().to_string(),
-                    outcome: "succeeded".into(),
-                    sources: serde_json::json!([]),
-                    counts: serde_json::json!({"allocation_periods": {"inserted": 1, "updated": 0, "unchanged": 0}}),
-                    ..Default::default()
-                })?;
+                store.insert_periods(std::slice::from_ref(&p))?;
+                let mut run =
+                    RunRecord::start(format!("period create {name}"), store.url().redacted());
+                run.finished_at = Some(run.started_at);
+                run.counts = serde_json::json!({"allocation_periods": {"inserted": 1, "updated": 0, "unchanged": 0}});
+                store.insert_run(&run)?;
                 store.commit()?;
                 Ok(())
             })();

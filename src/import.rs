@@ -9,7 +9,7 @@
 //! and rolls back at the end. On any failure the transaction is rolled back and a `failed` run is
 //! recorded in a transaction of its own, so the history shows attempts too.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
@@ -18,16 +18,17 @@ use jiff::Timestamp;
 use uuid::Uuid;
 
 use crate::backup::{self, BackupError};
-use crate::balances::{self, Derivation, Reason};
-use crate::domain::format_instant;
-use crate::model::{Change, DigestSum, MissingContribution, Opening, StagedContribution};
+use crate::balances::{self, Reason};
+use crate::model::{
+    Change, DigestSum, MissingContribution, Opening, Outcome, RunRecord, StagedContribution,
+};
 use crate::money::Money;
-use crate::plan::{self, Sample};
+use crate::plan::{self, AccountIndex, MemberIndex, PeriodPlan, Sample};
 use crate::runlog::RunLog;
 use crate::source::{SourceError, SourceFile, Table};
-use crate::store::{ReadBackScope, RunRow, Store, StoreError, TableCounts};
+use crate::store::{ReadBackScope, Store, StoreError, TableCounts};
 use crate::validate::{self, Validation};
-use crate::verify::{self, VerifyReport};
+use crate::verify::{self, TableProof, VerifyReport};
 
 /// What to do with contributions the tool imported earlier, in (member, period) pairs the source
 /// still covers, that the source no longer lists (SPEC §6, corrections).
@@ -215,13 +216,15 @@ pub enum ImportError {
     Log(std::io::Error),
 }
 
-impl From<verify::ImportOrStore> for ImportError {
-    fn from(e: verify::ImportOrStore) -> Self {
-        match e {
-            verify::ImportOrStore::Source(s) => ImportError::Source(s),
-            verify::ImportOrStore::Store(s) => ImportError::Store(s),
-        }
-    }
+/// What the database holds that source rows may refer to, for validation.
+pub fn known_refs(store: &mut dyn Store) -> Result<validate::KnownRefs, StoreError> {
+    let mut known = validate::KnownRefs::default();
+    store.for_each_member(&mut |m| {
+        known.add_member(&m.email, m.ens_name.as_deref());
+        Ok(())
+    })?;
+    known.period_names = store.periods()?.into_iter().map(|p| p.name).collect();
+    Ok(known)
 }
 
 /// Runs one import of `files` against `store`.
@@ -251,16 +254,9 @@ pub fn run(
     } else {
         Some(RunLog::create(&opts.log_dir, started).map_err(ImportError::Log)?)
     };
-    let mut run = RunRow {
-        started_at: format_instant(started),
-        command: opts.command.clone(),
-        invoked_by: crate::store::invoked_by(),
-        tool_version: env!("CARGO_PKG_VERSION").to_string(),
-        database_url: store.url().redacted().to_string(),
-        dry_run: opts.dry_run,
-        outcome: "succeeded".into(),
-        ..RunRow::default()
-    };
+    let mut run = RunRecord::start(opts.command.clone(), store.url().redacted());
+    run.started_at = started;
+    run.dry_run = opts.dry_run;
     if let Some(log) = &mut log {
         log.event(
             "started",
@@ -302,12 +298,12 @@ pub fn run(
             let _ = store.rollback();
             if !opts.dry_run {
                 run.outcome = if matches!(e, ImportError::Verification(_)) {
-                    "rolled_back".into()
+                    Outcome::RolledBack
                 } else {
-                    "failed".into()
+                    Outcome::Failed
                 };
                 run.message = Some(e.to_string());
-                run.finished_at = Some(format_instant(Timestamp::now()));
+                run.finished_at = Some(Timestamp::now());
                 // Best effort: a lost connection cannot take the record, the log file still can.
                 let recorded = record_failure(store, &run);
                 if let Some(log) = &mut log {
@@ -325,7 +321,7 @@ pub fn run(
     }
 }
 
-fn record_failure(store: &mut dyn Store, run: &RunRow) -> Result<(), StoreError> {
+fn record_failure(store: &mut dyn Store, run: &RunRecord) -> Result<(), StoreError> {
     store.begin_write()?;
     match store.insert_run(run) {
         Ok(_) => store.commit(),
@@ -340,11 +336,22 @@ fn in_transaction(
     store: &mut dyn Store,
     files: &[SourceFile],
     opts: &Options,
-    run: &mut RunRow,
+    run: &mut RunRecord,
     mut log: Option<&mut RunLog>,
 ) -> Result<Report, ImportError> {
-    let known = store.known_refs()?;
+    // What the database holds, compactly: the members by email key, with their fingerprints.
+    let mut members =
+        MemberIndex::with_capacity(usize::try_from(store.member_count()?).unwrap_or(0));
+    let mut known = validate::KnownRefs::default();
+    store.for_each_member(&mut |m| {
+        members.add_existing(&m);
+        known.add_member(&m.email, m.ens_name.as_deref());
+        Ok(())
+    })?;
+    let existing_periods = store.periods()?;
+    known.period_names = existing_periods.iter().map(|p| p.name.clone()).collect();
     let validation = validate::validate(files, &known)?;
+    drop(known);
     if let Some(log) = log.as_deref_mut() {
         log.event(
             "validated",
@@ -380,7 +387,6 @@ fn in_transaction(
     let file = |t: Table| files.iter().find(|f| f.table == t);
 
     // The whole plan, before anything is written.
-    let existing_periods = store.periods()?;
     let mut period_ids: HashMap<String, Uuid> = existing_periods
         .iter()
         .map(|p| (p.name.clone(), p.id))
@@ -396,27 +402,53 @@ fn in_transaction(
         }
         None => None,
     };
-    let existing_members = store.members()?;
-    let members = match file(Table::Members) {
-        Some(f) => Some(plan::plan_members(
-            validate::collect_rows(f, validate::parse_member)?,
-            existing_members.clone(),
-        )),
+    let member_plan = match file(Table::Members) {
+        Some(f) => {
+            let mut p = MemberPlanned {
+                plan: plan::plan_members(validate::rows(f, validate::parse_member)?, &mut members),
+                changes: Vec::new(),
+            };
+            let ids: Vec<Uuid> = p.plan.update.iter().map(|m| m.id).collect();
+            let old = store.members_by_id(&ids)?;
+            p.changes = plan::member_changes(&old, &p.plan.update);
+            Some(p)
+        }
         None => None,
     };
-    let member_ids = plan::member_ids(
-        &existing_members,
-        members.as_ref().unwrap_or(&plan::TablePlan::default()),
-    );
-    let accounts = match file(Table::CapitalAccounts) {
-        Some(f) => Some(plan::plan_accounts(
-            validate::collect_rows(f, validate::parse_capital_account)?,
-            store.capital_accounts()?,
-            &member_ids,
-        )?),
-        None => None,
+    let mut accounts = AccountIndex::default();
+    let account_plan = match file(Table::CapitalAccounts) {
+        Some(f) => {
+            store.for_each_account(&mut |a| {
+                accounts.add_existing(&a);
+                Ok(())
+            })?;
+            let plan = plan::plan_accounts(
+                validate::rows(f, validate::parse_capital_account)?,
+                &members,
+                &mut accounts,
+            )?;
+            let ids: Vec<Uuid> = plan.update.iter().map(|a| a.id).collect();
+            let old = store.accounts_by_id(&ids)?;
+            let emails: HashMap<Uuid, String> = validate::rows(f, validate::parse_capital_account)?
+                .filter_map(|r| {
+                    let email = r.member_email.as_str().to_string();
+                    members.id(&email).map(|id| (id, email))
+                })
+                .filter(|(id, _)| plan.update.iter().any(|a| a.member_id == *id))
+                .collect();
+            let changes = plan::account_changes(&old, &plan.update, &emails, &mut accounts);
+            Some(AccountPlanned { plan, changes })
+        }
+        None => {
+            // Contributions alone still re-derive the opening balances of accounts they add to.
+            store.for_each_account(&mut |a| {
+                accounts.add_existing(&a);
+                Ok(())
+            })?;
+            None
+        }
     };
-    let resolver = plan::ContributionResolver::new(member_ids, period_ids);
+    let resolver = plan::ContributionResolver::new(&members, period_ids);
     let contributions = match file(Table::Contributions) {
         Some(f) => Some(plan_contributions(store, f, &resolver, &mut report, opts)?),
         None => None,
@@ -427,9 +459,9 @@ fn in_transaction(
     } else {
         None
     };
-    let writes = periods.as_ref().is_some_and(|p| p.writes())
-        || members.as_ref().is_some_and(|p| p.writes())
-        || accounts.as_ref().is_some_and(|p| p.writes())
+    let writes = periods.as_ref().is_some_and(PeriodPlan::writes)
+        || member_plan.as_ref().is_some_and(|p| p.plan.tally.writes())
+        || account_plan.as_ref().is_some_and(|p| p.plan.tally.writes())
         || contributions.as_ref().is_some_and(ContributionPlan::writes);
     if opts.dry_run {
     } else if opts.no_backup {
@@ -448,7 +480,6 @@ fn in_transaction(
     run.id = store.insert_run(run)?;
     let run_id = run.id;
     report.run_id = Some(run_id);
-    let mut derivation = Derivation::default();
     let mut counted = |report: &mut Report, table: &'static str, counts: TableCounts| {
         report.counts.insert(table, counts);
         if let Some(log) = log.as_deref_mut() {
@@ -459,44 +490,46 @@ fn in_transaction(
         }
     };
 
+    let mut proofs = ReadBackSources::default();
     if let Some(p) = periods {
-        store.write_periods(&p.insert, &p.update)?;
+        store.insert_periods(&p.insert)?;
+        store.update_periods(&p.update)?;
         store.record_changes(run_id, &p.changes)?;
         report.changes += p.changes.len() as u64;
         report
             .samples
-            .insert("allocation_periods", p.samples.clone());
-        counted(&mut report, "allocation_periods", p.counts());
+            .insert("allocation_periods", p.tally.samples.clone());
+        counted(&mut report, "allocation_periods", p.tally.counts);
+        proofs.periods = Some((p.tally.source, p.names));
     }
-    if let Some(p) = members {
-        store.write_members(&p.insert, &p.update)?;
+    if let (Some(p), Some(f)) = (member_plan, file(Table::Members)) {
+        if p.plan.tally.counts.inserted > 0 {
+            let rows = validate::rows(f, validate::parse_member)?;
+            store.insert_members(&mut plan::new_members(rows, &members))?;
+        }
+        store.update_members(&p.plan.update)?;
         store.record_changes(run_id, &p.changes)?;
         report.changes += p.changes.len() as u64;
-        report.samples.insert("members", p.samples.clone());
-        counted(&mut report, "members", p.counts());
+        report
+            .samples
+            .insert("members", p.plan.tally.samples.clone());
+        counted(&mut report, "members", p.plan.tally.counts);
+        proofs.members = Some(p.plan.tally.source);
     }
-    if let Some(p) = accounts {
-        store.write_capital_accounts(&p.insert, &p.update)?;
+    if let (Some(p), Some(f)) = (account_plan, file(Table::CapitalAccounts)) {
+        if p.plan.tally.counts.inserted > 0 {
+            let rows = validate::rows(f, validate::parse_capital_account)?;
+            store.insert_accounts(&mut plan::new_accounts(rows, &members, &accounts))?;
+        }
+        store.update_accounts(&p.plan.update)?;
         store.record_changes(run_id, &p.changes)?;
-        derivation
-            .new_accounts
-            .extend(p.insert.iter().map(|a| a.member_id));
-        derivation.balance_changed.extend(
-            p.changes
-                .iter()
-                .filter(|c| matches!(c.column, "balance" | "tax_basis"))
-                .filter_map(|c| {
-                    p.update
-                        .iter()
-                        .find(|a| a.id == c.row_id)
-                        .map(|a| a.member_id)
-                }),
-        );
         report.changes += p.changes.len() as u64;
-        report.samples.insert("capital_accounts", p.samples.clone());
-        counted(&mut report, "capital_accounts", p.counts());
+        report
+            .samples
+            .insert("capital_accounts", p.plan.tally.samples.clone());
+        counted(&mut report, "capital_accounts", p.plan.tally.counts);
+        proofs.accounts = Some(p.plan.tally.source);
     }
-    let mut proof_scope = None;
     if let (Some(plan), Some(f)) = (contributions, file(Table::Contributions)) {
         let (counts, scope) = apply_contributions(
             store,
@@ -506,24 +539,26 @@ fn in_transaction(
             run_id,
             opts,
             &mut report,
-            &mut derivation,
+            &mut accounts,
         )?;
-        proof_scope = Some(scope);
+        if let Some(sum) = report.contribution_digest {
+            proofs.contributions = Some((sum, scope));
+        }
         counted(&mut report, "contributions", counts);
     }
 
-    report.openings = derive_openings(store, run_id, &derivation)?;
-    let reopened: Vec<Change> = report.openings.iter().filter_map(|o| o.history()).collect();
+    report.openings = derive_openings(store, run_id, &accounts)?;
+    let reopened: Vec<Change> = report
+        .openings
+        .iter()
+        .filter_map(OpeningChange::history)
+        .collect();
     store.record_changes(run_id, &reopened)?;
     report.changes += reopened.len() as u64;
 
     if opts.verify {
         let mut after = verify::run(store, &verify::Options::default())?;
-        let contributions = match (proof_scope, &report.contribution_digest) {
-            (Some(scope), Some(sum)) => Some((*sum, scope)),
-            _ => None,
-        };
-        after.proof = Some(verify::read_back(store, files, contributions)?);
+        after.proof = Some(read_back(store, proofs, &members, &accounts)?);
         after.mark_preexisting(before.as_ref());
         let failed = after.failed();
         report.verification = Some(after.clone());
@@ -533,10 +568,74 @@ fn in_transaction(
     }
 
     run.counts = serde_json::to_value(&report.counts).unwrap_or_default();
-    run.finished_at = Some(format_instant(Timestamp::now()));
+    run.finished_at = Some(Timestamp::now());
     store.finish_run(run)?;
     report.validation = validation;
     Ok(report)
+}
+
+/// The members plan with its change history.
+struct MemberPlanned {
+    plan: plan::MemberPlan,
+    changes: Vec<Change>,
+}
+
+/// The accounts plan with its change history.
+struct AccountPlanned {
+    plan: plan::AccountPlan,
+    changes: Vec<Change>,
+}
+
+/// What the source files said, for the read-back proof of each table.
+#[derive(Default)]
+struct ReadBackSources {
+    periods: Option<(DigestSum, Vec<String>)>,
+    members: Option<DigestSum>,
+    accounts: Option<DigestSum>,
+    contributions: Option<(DigestSum, ReadBackScope)>,
+}
+
+/// Reads back what the source files describe and proves it equals them: for each table, the
+/// number of rows and the sum of their fingerprints, on the source's side and the database's.
+fn read_back(
+    store: &mut dyn Store,
+    sources: ReadBackSources,
+    members: &MemberIndex,
+    accounts: &AccountIndex,
+) -> Result<Vec<TableProof>, ImportError> {
+    let mut out = Vec::new();
+    if let Some((source, names)) = sources.periods {
+        let mut db = DigestSum::default();
+        for p in store.periods()?.iter().filter(|p| names.contains(&p.name)) {
+            db.add(p.digest());
+        }
+        out.push(TableProof::new("allocation_periods", source, db));
+    }
+    if let Some(source) = sources.members {
+        let mut db = DigestSum::default();
+        store.for_each_member(&mut |m| {
+            if members.in_file(&m.email) {
+                db.add(m.digest());
+            }
+            Ok(())
+        })?;
+        out.push(TableProof::new("members", source, db));
+    }
+    if let Some(source) = sources.accounts {
+        let mut db = DigestSum::default();
+        store.for_each_account(&mut |a| {
+            if accounts.in_file(&a.member_id) {
+                db.add(a.digest());
+            }
+            Ok(())
+        })?;
+        out.push(TableProof::new("capital_accounts", source, db));
+    }
+    if let Some((source, scope)) = sources.contributions {
+        let db = store.contributions_digest(scope)?;
+        out.push(TableProof::new("contributions", source, db));
+    }
+    Ok(out)
 }
 
 /// How the source's contributions will be written.
@@ -560,7 +659,7 @@ impl ContributionPlan {
 /// and showing progress.
 fn resolved_rows<'a>(
     f: &SourceFile,
-    resolver: &'a plan::ContributionResolver,
+    resolver: &'a plan::ContributionResolver<'a>,
     sum: &'a mut DigestSum,
     error: &'a mut Option<StoreError>,
     bar: &'a ProgressBar,
@@ -587,7 +686,7 @@ fn resolved_rows<'a>(
 fn plan_contributions(
     store: &mut dyn Store,
     f: &SourceFile,
-    resolver: &plan::ContributionResolver,
+    resolver: &plan::ContributionResolver<'_>,
     report: &mut Report,
     opts: &Options,
 ) -> Result<ContributionPlan, ImportError> {
@@ -631,26 +730,19 @@ fn plan_contributions(
 fn apply_contributions(
     store: &mut dyn Store,
     f: &SourceFile,
-    resolver: &plan::ContributionResolver,
+    resolver: &plan::ContributionResolver<'_>,
     plan: ContributionPlan,
     run_id: i64,
     opts: &Options,
     report: &mut Report,
-    derivation: &mut Derivation,
+    accounts: &mut AccountIndex,
 ) -> Result<(TableCounts, ReadBackScope), ImportError> {
     match plan {
         ContributionPlan::Fresh { rows } => {
             let bar = progress(opts.progress, rows, "contributions");
             let mut sum = DigestSum::default();
             let mut error = None;
-            let mut added = HashSet::new();
-            let mut samples = Vec::new();
-            let mut source = resolved_rows(f, resolver, &mut sum, &mut error, &bar)?.inspect(|c| {
-                added.insert(c.values.member_id);
-                if samples.len() < plan::SAMPLES {
-                    samples.push(c.line);
-                }
-            });
+            let mut source = resolved_rows(f, resolver, &mut sum, &mut error, &bar)?;
             let inserted = store.insert_new_contributions(run_id, &mut source)?;
             drop(source);
             bar.finish_and_clear();
@@ -658,7 +750,10 @@ fn apply_contributions(
                 return Err(e.into());
             }
             report.contribution_digest = Some(sum);
-            derivation.contributions_added = added;
+            // Every row was new. Marking every known account as having had contributions added
+            // re-derives only members who have no contribution at all, whose opening balance is
+            // their balance either way.
+            accounts.mark_all_added();
             Ok((
                 TableCounts {
                     inserted,
@@ -676,12 +771,8 @@ fn apply_contributions(
             if opts.corrections == CorrectionPolicy::Keep {
                 report.corrections.kept = report.corrections.missing.len() as u64;
             }
-            derivation
-                .contributions_added
-                .extend(applied.added_members.iter().copied());
-            derivation
-                .contributions_removed
-                .extend(applied.removed_members.iter().copied());
+            accounts.mark(applied.added_members.iter().copied(), true);
+            accounts.mark(applied.removed_members.iter().copied(), false);
             Ok((
                 TableCounts {
                     inserted: applied.inserted,
@@ -699,13 +790,13 @@ fn apply_contributions(
 fn derive_openings(
     store: &mut dyn Store,
     run_id: i64,
-    derivation: &Derivation,
+    accounts: &AccountIndex,
 ) -> Result<Vec<OpeningChange>, ImportError> {
     let mut changes = Vec::new();
     let mut writes = Vec::new();
-    for t in store.member_totals()? {
-        let Some(reason) = derivation.reason(&t.member_id) else {
-            continue;
+    store.for_each_member_totals(&mut |t| {
+        let Some(reason) = accounts.effects(&t.member_id).reason() else {
+            return Ok(());
         };
         let derived = balances::derive_opening(&t).ok_or_else(|| {
             StoreError::Other(format!(
@@ -714,17 +805,18 @@ fn derive_openings(
             ))
         })?;
         if t.opening == Some(derived) {
-            continue;
+            return Ok(());
         }
         writes.push((t.member_id, derived));
         changes.push(OpeningChange {
             member_id: t.member_id,
-            member: t.email.clone(),
+            member: t.email,
             reason,
             before: t.opening.map(OpeningAmounts::from),
             after: derived.into(),
         });
-    }
+        Ok(())
+    })?;
     store.write_openings(run_id, &writes)?;
     Ok(changes)
 }

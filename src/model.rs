@@ -21,7 +21,9 @@ use jiff::Timestamp;
 use md5::{Digest, Md5};
 use uuid::Uuid;
 
-use crate::domain::{ContributionStatus, ContributionType, format_instant};
+use crate::domain::{
+    ContributionStatus, ContributionType, MemberStatus, PeriodStatus, Role, format_instant,
+};
 use crate::money::Money;
 
 /// Every value of a contribution that the tool writes or that a correction must find unchanged.
@@ -268,6 +270,242 @@ pub struct MemberTotals {
 pub struct Opening {
     pub balance: Money,
     pub tax_basis: Money,
+}
+
+/// Builds a canonical text of a row: fixed-format values as they are, free text with its length in
+/// bytes (so a separator inside it cannot make two rows alike), `-` for NULL.
+#[derive(Default)]
+struct Canon(String);
+
+impl Canon {
+    fn fixed(mut self, value: impl std::fmt::Display) -> Canon {
+        let _ = write!(self.0, "{value}|");
+        self
+    }
+
+    fn free(mut self, value: Option<&str>) -> Canon {
+        match value {
+            Some(v) => {
+                let _ = write!(self.0, "{}:{v}|", v.len());
+            }
+            None => self.0.push_str("-|"),
+        }
+        self
+    }
+
+    fn digest(self) -> RowDigest {
+        RowDigest(Md5::digest(self.0.as_bytes()).into())
+    }
+}
+
+/// A member as stored. `email` is text, not [`crate::domain::Email`]: the database may hold what
+/// the tool would refuse (verification reports it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    pub id: Uuid,
+    pub email: String,
+    pub display_name: Option<String>,
+    pub ens_name: Option<String>,
+    pub role: Role,
+    pub status: MemberStatus,
+    pub joined_at: Timestamp,
+}
+
+impl Member {
+    /// The fingerprint of the values the tool writes (not the id): equal fingerprints, equal rows.
+    pub fn digest(&self) -> RowDigest {
+        Canon::default()
+            .free(Some(&self.email))
+            .free(self.display_name.as_deref())
+            .free(self.ens_name.as_deref())
+            .fixed(self.role)
+            .fixed(self.status)
+            .fixed(self.joined_at.as_microsecond())
+            .digest()
+    }
+}
+
+/// An allocation period as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Period {
+    pub id: Uuid,
+    pub name: String,
+    pub description: Option<String>,
+    pub start_date: Timestamp,
+    pub end_date: Timestamp,
+    pub status: PeriodStatus,
+}
+
+impl Period {
+    /// The fingerprint of the values the tool writes (not the id).
+    pub fn digest(&self) -> RowDigest {
+        Canon::default()
+            .free(Some(&self.name))
+            .free(self.description.as_deref())
+            .fixed(self.start_date.as_microsecond())
+            .fixed(self.end_date.as_microsecond())
+            .fixed(self.status)
+            .digest()
+    }
+}
+
+/// A capital account as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    pub id: Uuid,
+    pub member_id: Uuid,
+    pub balance: Money,
+    pub tax_basis: Money,
+    pub notes: Option<String>,
+}
+
+impl Account {
+    /// The fingerprint of the values the tool writes, with the member (not the account's id).
+    pub fn digest(&self) -> RowDigest {
+        Canon::default()
+            .fixed(self.member_id)
+            .fixed(self.balance)
+            .fixed(self.tax_basis)
+            .free(self.notes.as_deref())
+            .digest()
+    }
+}
+
+/// The five Habitat tables, in the order rows may refer to each other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HabitatTable {
+    Members,
+    AllocationPeriods,
+    CapitalAccounts,
+    Contributions,
+    Allocations,
+}
+
+impl HabitatTable {
+    pub const ALL: [HabitatTable; 5] = [
+        HabitatTable::Members,
+        HabitatTable::AllocationPeriods,
+        HabitatTable::CapitalAccounts,
+        HabitatTable::Contributions,
+        HabitatTable::Allocations,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            HabitatTable::Members => "members",
+            HabitatTable::AllocationPeriods => "allocation_periods",
+            HabitatTable::CapitalAccounts => "capital_accounts",
+            HabitatTable::Contributions => "contributions",
+            HabitatTable::Allocations => "allocations",
+        }
+    }
+}
+
+/// A row that refers to a row that is not there.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Orphan {
+    pub table: &'static str,
+    pub id: Uuid,
+    pub refers_to: &'static str,
+}
+
+/// What a run came to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    #[default]
+    Succeeded,
+    Failed,
+    /// Verification failed inside the transaction, which was rolled back.
+    RolledBack,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Succeeded => "succeeded",
+            Outcome::Failed => "failed",
+            Outcome::RolledBack => "rolled_back",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Outcome> {
+        [Outcome::Succeeded, Outcome::Failed, Outcome::RolledBack]
+            .into_iter()
+            .find(|o| o.as_str() == text)
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A run as recorded in the database: who, when, what, with which files and counts, and how it
+/// ended.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct RunRecord {
+    pub id: i64,
+    #[serde(serialize_with = "instant")]
+    pub started_at: Timestamp,
+    #[serde(serialize_with = "opt_instant")]
+    pub finished_at: Option<Timestamp>,
+    pub command: String,
+    pub invoked_by: String,
+    pub tool_version: String,
+    pub database_url: String,
+    pub dry_run: bool,
+    pub outcome: Outcome,
+    pub message: Option<String>,
+    pub backup_file: Option<String>,
+    pub sources: serde_json::Value,
+    pub counts: serde_json::Value,
+}
+
+impl RunRecord {
+    /// A run starting now, by this user, with this tool.
+    pub fn start(command: impl Into<String>, database_url: &str) -> RunRecord {
+        RunRecord {
+            id: 0,
+            started_at: Timestamp::now(),
+            finished_at: None,
+            command: command.into(),
+            invoked_by: crate::store::invoked_by(),
+            tool_version: env!("CARGO_PKG_VERSION").to_string(),
+            database_url: database_url.to_string(),
+            dry_run: false,
+            outcome: Outcome::Succeeded,
+            message: None,
+            backup_file: None,
+            sources: serde_json::json!([]),
+            counts: serde_json::json!({}),
+        }
+    }
+}
+
+fn instant<S: serde::Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&format_instant(*t))
+}
+
+#[allow(clippy::ref_option)]
+fn opt_instant<S: serde::Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.collect_str(&format_instant(*t)),
+        None => s.serialize_none(),
+    }
+}
+
+/// A change as the history holds it (`runs show`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct RecordedChange {
+    pub table: String,
+    pub row_id: Uuid,
+    pub row_key: String,
+    pub column: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
 }
 
 #[cfg(test)]

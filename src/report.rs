@@ -11,9 +11,11 @@ use std::fmt::Write;
 use serde_json::{Value, json};
 
 use crate::diagnostic::{Diagnostic, Severity};
+use crate::domain::format_instant;
 use crate::import::{CorrectionPolicy, Corrections, Report};
+use crate::model::{RecordedChange, RunRecord};
 use crate::plan::Action;
-use crate::store::{ChangeRow, RunRow, SchemaStatus};
+use crate::store::SchemaStatus;
 use crate::validate::Validation;
 use crate::verify::{Status, VerifyReport};
 
@@ -578,7 +580,7 @@ pub fn status_human(s: &SchemaStatus) -> String {
     out
 }
 
-pub fn runs_human(runs: &[RunRow]) -> String {
+pub fn runs_human(runs: &[RunRecord]) -> String {
     let mut out = format!(
         "{:>5}  {:<24} {:<12} {:<10} {:<28} {}\n",
         "id", "started", "outcome", "by", "command", "counts (ins/upd/unch)"
@@ -588,7 +590,11 @@ pub fn runs_human(runs: &[RunRow]) -> String {
             out,
             "{:>5}  {:<24} {:<12} {:<10} {:<28} {}",
             r.id,
-            r.started_at.chars().take(20).collect::<String>(),
+            format_instant(
+                r.started_at
+                    .round(jiff::Unit::Second)
+                    .unwrap_or(r.started_at)
+            ),
             r.outcome,
             r.invoked_by,
             r.command,
@@ -615,14 +621,15 @@ fn counts_brief(counts: &Value) -> String {
         .join(", ")
 }
 
-pub fn run_human(r: &RunRow, changes: &[ChangeRow]) -> String {
+pub fn run_human(r: &RunRecord, changes: &[RecordedChange]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "Run {}: {} — {}", r.id, r.command, r.outcome);
-    let _ = writeln!(out, "  started   {}", r.started_at);
+    let _ = writeln!(out, "  started   {}", format_instant(r.started_at));
     let _ = writeln!(
         out,
         "  finished  {}",
-        r.finished_at.as_deref().unwrap_or("-")
+        r.finished_at
+            .map_or_else(|| "-".to_string(), format_instant)
     );
     let _ = writeln!(
         out,

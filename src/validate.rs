@@ -70,6 +70,17 @@ pub struct KnownRefs {
     pub ens_names: HashMap<String, String>,
 }
 
+impl KnownRefs {
+    /// Adds a member the database holds.
+    pub fn add_member(&mut self, email: &str, ens_name: Option<&str>) {
+        let email = email.to_lowercase();
+        if let Some(ens) = ens_name {
+            self.ens_names.insert(ens.to_string(), email.clone());
+        }
+        self.member_emails.insert(email);
+    }
+}
+
 /// What one file held.
 #[derive(Clone, Debug)]
 pub struct FileSummary {

@@ -8,18 +8,15 @@
 //! `expected = opening + Σ approved capital/property contributions + Σ allocations`, where the
 //! opening balance is what the import found unexplained and stored in the tool's own table.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use crate::balances;
 use crate::domain::Email;
 use crate::model::DigestSum;
 use crate::money::Money;
-use crate::source::{SourceError, SourceFile, Table};
-use crate::store::{ReadBackScope, Store, StoreError};
-use crate::validate;
+use crate::store::{Store, StoreError};
 
 #[derive(Clone, Debug, Default)]
 pub struct Options {
@@ -123,31 +120,27 @@ impl VerifyReport {
     }
 }
 
-fn text(v: &Option<String>) -> String {
-    v.clone().unwrap_or_default()
-}
-
-/// A check whose query returns offending rows, the first column being the offender's key.
+/// A check that fails on the rows it is given: each row's first value is the offender's key
+/// (what "pre-existing" compares) and `name` says who the `✗` line names.
 fn rows_check(
-    store: &mut dyn Store,
     id: &'static str,
     pass: &str,
     fail: &str,
     columns: Vec<&'static str>,
-    sql: &str,
-) -> Result<Check, StoreError> {
-    let rows = store.query_text(sql)?;
+    rows: Vec<Vec<String>>,
+    name: impl Fn(&[String]) -> String,
+) -> Check {
     let mut c = Check::new(id, pass);
     c.columns = columns;
     if !rows.is_empty() {
         c.status = Status::Fail;
         c.title = fail.to_string();
         c.message = format!("{} row(s)", rows.len());
-        c.offenders = rows.iter().map(|r| text(&r[0])).collect();
-        c.named = c.offenders.clone();
-        c.rows = rows.iter().map(|r| r.iter().map(text).collect()).collect();
+        c.offenders = rows.iter().map(|r| r[0].clone()).collect();
+        c.named = rows.iter().map(|r| name(r)).collect();
+        c.rows = rows;
     }
-    Ok(c)
+    c
 }
 
 /// Runs every check against the database as it is (inside the caller's transaction, if any).
@@ -156,12 +149,7 @@ pub fn run(store: &mut dyn Store, opts: &Options) -> Result<VerifyReport, StoreE
 
     // An empty database passes every check; say so, rather than let "all passed" suggest that
     // something was verified (source files are checked by `validate-source`, not here).
-    let members = store.query_text("SELECT count(*) FROM members")?;
-    if members
-        .first()
-        .and_then(|r| r[0].as_deref())
-        .is_some_and(|n| n == "0")
-    {
+    if store.member_count()? == 0 {
         let mut w = Check::new(
             "empty",
             "The database holds no members yet: nothing has been imported (source files are checked with `habitat-migrate validate-source`)",
@@ -172,76 +160,93 @@ pub fn run(store: &mut dyn Store, opts: &Options) -> Result<VerifyReport, StoreE
 
     // Emails, checked by the same parser that validated the source.
     let mut bad = Vec::new();
-    store.for_each_row("SELECT id, email FROM members ORDER BY email", &mut |r| {
-        let email = text(&r[1]);
-        if Email::parse(&email).is_err() {
-            bad.push(vec![text(&r[0]), email]);
+    store.for_each_member(&mut |m| {
+        if Email::parse(&m.email).is_err() {
+            bad.push(vec![m.id.to_string(), m.email]);
         }
+        Ok(())
     })?;
-    let mut c = Check::new("emails", "All members have valid emails");
-    c.columns = vec!["id", "email"];
-    if !bad.is_empty() {
-        c.status = Status::Fail;
-        c.title = "Some members have invalid emails".into();
-        c.message = format!("{} member(s)", bad.len());
-        c.offenders = bad.iter().map(|r| r[0].clone()).collect();
-        c.named = bad.iter().map(|r| r[1].clone()).collect();
-        c.rows = bad;
-    }
-    checks.push(c);
-
+    bad.sort_by(|a, b| a[1].cmp(&b[1]));
     checks.push(rows_check(
-        store,
+        "emails",
+        "All members have valid emails",
+        "Some members have invalid emails",
+        vec!["id", "email"],
+        bad,
+        |r| r[1].clone(),
+    ));
+    checks.push(rows_check(
         "capital_account_members",
         "All capital accounts have member references",
         "Some capital accounts are orphaned",
         vec!["capital_account_id", "member_id"],
-        "SELECT ca.id, ca.member_id FROM capital_accounts ca
-           LEFT JOIN members m ON m.id = ca.member_id WHERE m.id IS NULL",
-    )?);
+        store
+            .accounts_without_member()?
+            .into_iter()
+            .map(|(a, m)| vec![a.to_string(), m.to_string()])
+            .collect(),
+        |r| format!("account {} (member {})", r[0], r[1]),
+    ));
     checks.push(rows_check(
-        store,
         "contribution_references",
         "All contributions have member and period references",
         "Some contributions have invalid references",
         vec!["contribution_id", "member_id", "period_id"],
-        "SELECT c.id, c.member_id, c.period_id FROM contributions c
-           LEFT JOIN members m ON m.id = c.member_id
-           LEFT JOIN allocation_periods p ON p.id = c.period_id
-          WHERE m.id IS NULL OR p.id IS NULL",
-    )?);
+        store
+            .contributions_without_references()?
+            .into_iter()
+            .map(|(c, m, p)| vec![c.to_string(), m.to_string(), p.to_string()])
+            .collect(),
+        |r| format!("contribution {}", r[0]),
+    ));
     checks.push(rows_check(
-        store,
         "negative_balances",
         "No negative capital account balances",
         "Some capital accounts have negative balances",
         vec!["capital_account_id", "balance", "tax_basis"],
-        "SELECT id, balance, tax_basis FROM capital_accounts WHERE balance < 0 OR tax_basis < 0",
-    )?);
+        store
+            .negative_balances()?
+            .into_iter()
+            .map(|n| {
+                vec![
+                    n.account_id.to_string(),
+                    n.balance.to_string(),
+                    n.tax_basis.to_string(),
+                ]
+            })
+            .collect(),
+        |r| format!("account {} ({} / {})", r[0], r[1], r[2]),
+    ));
     checks.push(rows_check(
-        store,
         "approved_timestamps",
         "All approved contributions have approved_at",
         "Some approved contributions are missing approved_at",
         vec!["contribution_id", "member_id"],
-        "SELECT id, member_id FROM contributions WHERE status = 'approved' AND approved_at IS NULL",
-    )?);
-    let keys = store.tool_table("imported_contributions");
-    let openings = store.tool_table("opening_balances");
+        store
+            .approved_without_timestamp()?
+            .into_iter()
+            .map(|(c, m)| vec![c.to_string(), m.to_string()])
+            .collect(),
+        |r| format!("contribution {}", r[0]),
+    ));
     checks.push(rows_check(
-        store,
         "orphans",
         "No orphaned records",
         "Some records are orphaned",
         vec!["row", "table", "refers_to"],
-        &format!(
-            "SELECT CAST(a.id AS TEXT), 'allocations', 'members' FROM allocations a LEFT JOIN members m ON m.id = a.member_id WHERE m.id IS NULL
-             UNION ALL SELECT CAST(a.id AS TEXT), 'allocations', 'allocation_periods' FROM allocations a LEFT JOIN allocation_periods p ON p.id = a.period_id WHERE p.id IS NULL
-             UNION ALL SELECT CAST(c.id AS TEXT), 'contributions', 'members (approved_by)' FROM contributions c LEFT JOIN members m ON m.id = c.approved_by WHERE c.approved_by IS NOT NULL AND m.id IS NULL
-             UNION ALL SELECT CAST(k.contribution_id AS TEXT), '{keys}', 'contributions' FROM {keys} k LEFT JOIN contributions c ON c.id = k.contribution_id WHERE c.id IS NULL
-             UNION ALL SELECT CAST(o.member_id AS TEXT), '{openings}', 'members' FROM {openings} o LEFT JOIN members m ON m.id = o.member_id WHERE m.id IS NULL"
-        ),
-    )?);
+        store
+            .orphans()?
+            .into_iter()
+            .map(|o| {
+                vec![
+                    o.id.to_string(),
+                    o.table.to_string(),
+                    o.refers_to.to_string(),
+                ]
+            })
+            .collect(),
+        |r| format!("{} {} (→ {})", r[1], r[0], r[2]),
+    ));
 
     checks.extend(reconcile(store, opts)?);
     Ok(VerifyReport {
@@ -253,7 +258,11 @@ pub fn run(store: &mut dyn Store, opts: &Options) -> Result<VerifyReport, StoreE
 /// The balance reconciliation of SPEC §6 (rules in [`crate::balances`]), on balance and on tax
 /// basis: one check with a line per member and measure, plus warnings that name names.
 fn reconcile(store: &mut dyn Store, opts: &Options) -> Result<Vec<Check>, StoreError> {
-    let totals = store.member_totals()?;
+    let mut totals = Vec::new();
+    store.for_each_member_totals(&mut |t| {
+        totals.push(t);
+        Ok(())
+    })?;
     let mut c = Check::new(
         "reconciliation",
         "Capital account balances match contribution totals",
@@ -380,178 +389,16 @@ fn signed(m: Money) -> String {
     }
 }
 
-/// Order-independent checksum of a multiset of rows: the sum of each row's hash, so rows can be
-/// streamed from a file and from a database in different orders without sorting a million rows.
-#[derive(Default)]
-struct MultisetHash {
-    sum: u128,
-    rows: u64,
-}
-
-impl MultisetHash {
-    fn add(&mut self, fields: &[Option<&str>]) {
-        let mut h = Sha256::new();
-        for f in fields {
-            match f {
-                Some(t) => {
-                    h.update([b'=']);
-                    h.update(t.as_bytes());
-                }
-                None => h.update([0]),
-            }
-            h.update([0x1f]);
-        }
-        let d = h.finalize();
-        let mut b = [0u8; 16];
-        b.copy_from_slice(&d[..16]);
-        self.sum = self.sum.wrapping_add(u128::from_be_bytes(b));
-        self.rows += 1;
-    }
-
-    fn hex(&self) -> String {
-        format!("{:032x}", self.sum)
-    }
-}
-
-fn proof(table: &'static str, source: &MultisetHash, db: &MultisetHash) -> TableProof {
-    TableProof {
-        table,
-        source_rows: source.rows,
-        database_rows: db.rows,
-        source_checksum: source.hex(),
-        database_checksum: db.hex(),
-        matches: source.rows == db.rows && source.sum == db.sum,
-    }
-}
-
-/// Reads back the rows the source files describe and proves they equal the source rows. For
-/// contributions the caller passes the fingerprint sum of the source rows it wrote and where they
-/// went; the database's side is summed where the rows are (see [`Store::contributions_digest`]).
-pub fn read_back(
-    store: &mut dyn Store,
-    files: &[SourceFile],
-    contributions: Option<(DigestSum, ReadBackScope)>,
-) -> Result<Vec<TableProof>, ImportOrStore> {
-    let mut out = Vec::new();
-    let instant = crate::domain::format_instant;
-    for f in files {
-        let mut src = MultisetHash::default();
-        let mut db = MultisetHash::default();
-        match f.table {
-            Table::Periods => {
-                // Name → whether the file gives a status (a blank one keeps the stored status,
-                // so it is left out of the comparison).
-                let mut names = std::collections::HashMap::new();
-                for r in validate::rows(f, validate::parse_period)? {
-                    src.add(&[
-                        Some(&r.name),
-                        r.description.as_deref(),
-                        Some(&instant(r.start_date)),
-                        Some(&instant(r.end_date)),
-                        r.status.map(|s| s.as_str()),
-                    ]);
-                    names.insert(r.name, r.status.is_some());
-                }
-                store.for_each_row(
-                    "SELECT name, description, start_date, end_date, status FROM allocation_periods",
-                    &mut |mut r| {
-                        if let Some(&has_status) = r[0].as_ref().and_then(|n| names.get(n)) {
-                            if !has_status {
-                                r[4] = None;
-                            }
-                            db.add(&r.iter().map(|v| v.as_deref()).collect::<Vec<_>>());
-                        }
-                    },
-                )?;
-                out.push(proof("allocation_periods", &src, &db));
-            }
-            Table::Members => {
-                let mut emails = HashSet::new();
-                for r in validate::rows(f, validate::parse_member)? {
-                    src.add(&[
-                        Some(r.email.as_str()),
-                        Some(&r.display_name),
-                        r.ens_name.as_deref(),
-                        Some(r.role.as_str()),
-                        Some(r.status.as_str()),
-                        Some(&instant(r.joined_at)),
-                    ]);
-                    emails.insert(r.email.as_str().to_string());
-                }
-                store.for_each_row(
-                    "SELECT email, display_name, ens_name, role, status, joined_at FROM members",
-                    &mut |r| {
-                        if r[0]
-                            .as_ref()
-                            .is_some_and(|e| emails.contains(&e.to_lowercase()))
-                        {
-                            db.add(&r.iter().map(|v| v.as_deref()).collect::<Vec<_>>());
-                        }
-                    },
-                )?;
-                out.push(proof("members", &src, &db));
-            }
-            Table::CapitalAccounts => {
-                let mut emails = HashSet::new();
-                for r in validate::rows(f, validate::parse_capital_account)? {
-                    src.add(&[
-                        Some(r.member_email.as_str()),
-                        Some(&r.balance.to_string()),
-                        Some(&r.tax_basis.to_string()),
-                        r.notes.as_deref(),
-                    ]);
-                    emails.insert(r.member_email.as_str().to_string());
-                }
-                store.for_each_row(
-                    "SELECT lower(m.email), ca.balance, ca.tax_basis, ca.notes
-                       FROM capital_accounts ca JOIN members m ON m.id = ca.member_id",
-                    &mut |r| {
-                        if r[0].as_ref().is_some_and(|e| emails.contains(e)) {
-                            db.add(&r.iter().map(|v| v.as_deref()).collect::<Vec<_>>());
-                        }
-                    },
-                )?;
-                out.push(proof("capital_accounts", &src, &db));
-            }
-            Table::Contributions => {
-                let Some((source, scope)) = contributions else {
-                    continue;
-                };
-                let database = store.contributions_digest(scope)?;
-                out.push(TableProof {
-                    table: "contributions",
-                    source_rows: source.rows,
-                    database_rows: database.rows,
-                    source_checksum: source.hex(),
-                    database_checksum: database.hex(),
-                    matches: source == database,
-                });
-            }
+impl TableProof {
+    /// The proof for one table: equal counts and equal fingerprint sums.
+    pub fn new(table: &'static str, source: DigestSum, database: DigestSum) -> TableProof {
+        TableProof {
+            table,
+            source_rows: source.rows,
+            database_rows: database.rows,
+            source_checksum: source.hex(),
+            database_checksum: database.hex(),
+            matches: source == database,
         }
     }
-    Ok(out)
-}
-
-/// Reading back touches both the files and the database.
-#[derive(Debug, thiserror::Error)]
-pub enum ImportOrStore {
-    #[error(transparent)]
-    Source(#[from] SourceError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// Per-table counts for the summary.
-pub fn counts(store: &mut dyn Store) -> Result<BTreeMap<String, u64>, StoreError> {
-    let mut out = BTreeMap::new();
-    for t in crate::store::HABITAT_TABLES {
-        let rows = store.query_text(&format!("SELECT count(*) FROM {t}"))?;
-        let n = rows
-            .first()
-            .and_then(|r| r[0].as_deref())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        out.insert(t.to_string(), n);
-    }
-    Ok(out)
 }

@@ -711,7 +711,6 @@ fn foreign_keys_point_where_the_contract_says() {
         "allocations.member_id -> members.id on delete restrict",
         "allocations.period_id -> allocation_periods.id on delete restrict",
         "habitat_migrate.changes.run_id -> habitat_migrate.runs.id on delete cascade",
-        "habitat_migrate.imported_contributions.contribution_id -> contributions.id on delete cascade",
         "habitat_migrate.opening_balances.member_id -> members.id on delete cascade",
     ]);
     assert_eq!(actual, expected, "foreign keys");
@@ -977,9 +976,9 @@ fn database_rejects_rows_that_break_the_rules() {
             "runs_outcome_check",
         ),
         (
-            format!("INSERT INTO habitat_migrate.imported_contributions VALUES ('{UNKNOWN}', 1, NULL)"),
-            &fk,
-            "imported_contributions_contribution_id_fkey",
+            "INSERT INTO habitat_migrate.imported_contributions VALUES (gen_random_uuid(), 1, '\\x00')".to_owned(),
+            &check,
+            "imported_contributions_row_digest_length",
         ),
     ];
     for (sql, state, constraint) in &cases {

@@ -11,8 +11,11 @@
 --   longer has to be kept, and a row the application edited no longer matches its old key.
 -- * Rows imported before this migration keep their run but get no fingerprint (NULL): that they are
 --   unchanged cannot be proven, so a correction never deletes them (it names them instead).
--- * The primary key is the contribution's id (time-ordered, so inserts append to the index); the
---   foreign key cascades, so a contribution the application deletes takes its record along.
+-- * The primary key is the contribution's id (time-ordered, so inserts append to the index). There
+--   is deliberately no foreign key to contributions: checking one per row doubled the cost of
+--   importing a million contributions (DESIGN.md, "Speed"). A contribution the application deletes
+--   leaves its record behind; every lookup joins through contributions, so such a record matches
+--   nothing, and the next import that stages contributions deletes it.
 -- * No BEGIN/COMMIT: the runner executes the file inside its own transaction.
 
 CREATE TABLE habitat_migrate.imported_contributions (
@@ -20,8 +23,6 @@ CREATE TABLE habitat_migrate.imported_contributions (
     run_id          bigint NOT NULL,
     row_digest      bytea,
     CONSTRAINT imported_contributions_pkey PRIMARY KEY (contribution_id),
-    CONSTRAINT imported_contributions_contribution_id_fkey FOREIGN KEY (contribution_id)
-        REFERENCES public.contributions (id) ON DELETE CASCADE,
     CONSTRAINT imported_contributions_row_digest_length CHECK (octet_length(row_digest) = 16)
 );
 

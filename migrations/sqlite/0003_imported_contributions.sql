@@ -7,14 +7,14 @@
 -- * The import key of 0002 is gone: source rows are matched to earlier imports by the contribution's
 --   own values and their rank among identical rows, computed in SQL.
 -- * Rows imported before this migration get no fingerprint (NULL): a correction never deletes them.
--- * Same conventions as 0002: STRICT, foreign key with ON DELETE CASCADE.
+-- * No foreign key to contributions, as on PostgreSQL: a record whose contribution was deleted
+--   matches nothing and is deleted by the next import that stages contributions.
+-- * Same conventions as 0002: STRICT.
 
 CREATE TABLE hm_imported_contributions (
     contribution_id TEXT    NOT NULL PRIMARY KEY,
     run_id          INTEGER NOT NULL,
     row_digest      BLOB,
-    CONSTRAINT hm_imported_contributions_contribution_id_fkey FOREIGN KEY (contribution_id)
-        REFERENCES contributions (id) ON DELETE CASCADE,
     CONSTRAINT hm_imported_contributions_row_digest_length CHECK (length(row_digest) = 16)
 ) STRICT, WITHOUT ROWID;
 

@@ -1,8 +1,14 @@
 //! The store: one abstraction over the target database, with a PostgreSQL and a SQLite backend.
 //!
-//! The import pipeline speaks only [`Store`]; each backend decides how to do a step in bulk
-//! (binary `COPY` and set-based SQL on PostgreSQL, prepared statements in one transaction on
-//! SQLite). A store operation never commits on its own: the caller opens one write transaction with
+//! The pipeline speaks only [`Store`], a trait in the domain's terms: typed rows of
+//! [`crate::model`] go in and come out, and no SQL text crosses it. It is implemented **once**, in
+//! [`sql`], over the small [`sql::Engine`] interface each backend provides (run a statement, stream
+//! a query's rows, bulk-insert rows, decode a column, and the few things that really differ: `COPY`
+//! and the online backup API, transactions and locks, the schema catalogue). So every rule of the
+//! import that is SQL — matching contributions, the totals the balance rules need, the checks of
+//! verification — is written once and runs unchanged on both databases.
+//!
+//! A store operation never commits on its own: the caller opens one write transaction with
 //! [`Store::begin_write`] and ends it with [`Store::commit`] or [`Store::rollback`], so a run is
 //! whole or absent. Connection strings are kept in redacted form for anything that is shown.
 
@@ -14,14 +20,13 @@ pub mod tls;
 
 use std::path::{Path, PathBuf};
 
-use jiff::Timestamp;
 use uuid::Uuid;
 
 use crate::model::{
-    Change, DigestSum, MemberTotals, MissingContribution, Opening, StagedContribution,
+    Account, Change, DigestSum, Member, MemberTotals, MissingContribution, Opening, Orphan, Period,
+    RecordedChange, RunRecord, StagedContribution,
 };
 use crate::money::Money;
-use crate::validate::KnownRefs;
 
 pub use schema::{InitReport, SchemaStatus};
 pub use sql::{AppliedContributions, StagedCounts};
@@ -187,39 +192,6 @@ pub enum StoreError {
     Other(String),
 }
 
-/// A member as stored.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DbMember {
-    pub id: Uuid,
-    pub email: String,
-    pub display_name: Option<String>,
-    pub ens_name: Option<String>,
-    pub role: String,
-    pub status: String,
-    pub joined_at: Timestamp,
-}
-
-/// An allocation period as stored.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DbPeriod {
-    pub id: Uuid,
-    pub name: String,
-    pub description: Option<String>,
-    pub start_date: Timestamp,
-    pub end_date: Timestamp,
-    pub status: String,
-}
-
-/// A capital account as stored.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DbAccount {
-    pub id: Uuid,
-    pub member_id: Uuid,
-    pub balance: Money,
-    pub tax_basis: Money,
-    pub notes: Option<String>,
-}
-
 /// What a write did to one table.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct TableCounts {
@@ -263,44 +235,6 @@ impl ReadBackScope {
     }
 }
 
-/// A run as recorded in the database.
-#[derive(Clone, Debug, Default, serde::Serialize)]
-pub struct RunRow {
-    pub id: i64,
-    pub started_at: String,
-    pub finished_at: Option<String>,
-    pub command: String,
-    pub invoked_by: String,
-    pub tool_version: String,
-    pub database_url: String,
-    pub dry_run: bool,
-    pub outcome: String,
-    pub message: Option<String>,
-    pub backup_file: Option<String>,
-    pub sources: serde_json::Value,
-    pub counts: serde_json::Value,
-}
-
-/// A recorded change, as listed by `runs show`.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct ChangeRow {
-    pub table: String,
-    pub row_id: String,
-    pub row_key: String,
-    pub column: String,
-    pub before: Option<String>,
-    pub after: Option<String>,
-}
-
-/// The five Habitat tables, in the order rows may refer to each other.
-pub const HABITAT_TABLES: [&str; 5] = [
-    "members",
-    "allocation_periods",
-    "capital_accounts",
-    "contributions",
-    "allocations",
-];
-
 /// A table's row count and checksum, for backup manifests and restores.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TableChecksum {
@@ -309,114 +243,63 @@ pub struct TableChecksum {
     pub sha256: String,
 }
 
-/// The operations the pipeline needs from a database.
+/// A capital account with a balance or tax basis below zero.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NegativeBalance {
+    pub account_id: Uuid,
+    pub member_id: Uuid,
+    pub balance: Money,
+    pub tax_basis: Money,
+}
+
+/// The operations the pipeline needs from a database, in the domain's terms.
 pub trait Store {
     fn backend(&self) -> Backend;
     fn url(&self) -> &DbUrl;
 
+    // --- schema ---------------------------------------------------------------------------
     /// Creates or completes the schema, idempotently, in a transaction of its own.
-    fn init(&mut self) -> Result<InitReport, StoreError> {
-        self.before_write()?;
-        self.begin_write()?;
-        match self.migrate_schema() {
-            Ok(report) => {
-                self.commit()?;
-                Ok(report)
-            }
-            Err(e) => {
-                let _ = self.rollback();
-                Err(e)
-            }
-        }
-    }
-
-    /// Settings a backend makes once before it first writes (SQLite: WAL), kept off read-only
-    /// paths so that reading leaves a database file as it was.
-    fn before_write(&mut self) -> Result<(), StoreError> {
-        Ok(())
-    }
-
+    fn init(&mut self) -> Result<InitReport, StoreError>;
     /// Applies the missing migrations inside the caller's transaction (so that a dry run can
     /// plan against a new database and still leave nothing behind).
-    fn migrate_schema(&mut self) -> Result<InitReport, StoreError> {
-        self.ensure_version_table()?;
-        let recorded = self.recorded_versions()?;
-        let mut report = InitReport::default();
-        for m in self.migrations() {
-            if recorded.iter().any(|r| r.0 == m.version) {
-                report.already_applied += 1;
-                continue;
-            }
-            // The application's own tables are never touched: if they exist, they are adopted
-            // when compatible, and every difference is reported otherwise.
-            let how = if m.habitat_tables && self.habitat_tables_exist()? {
-                let problems = self.incompatibilities()?;
-                if !problems.is_empty() {
-                    return Err(StoreError::Incompatible(problems));
-                }
-                "adopted"
-            } else {
-                self.apply_migration(m)?;
-                "applied"
-            };
-            self.record_migration(m, how)?;
-            report
-                .applied
-                .push((m.version, m.name.to_string(), how.to_string()));
-        }
-        Ok(report)
-    }
-
-    fn status(&mut self) -> Result<SchemaStatus, StoreError> {
-        let recorded = self.recorded_versions()?;
-        Ok(SchemaStatus::from_recorded(
-            self.url().redacted().to_string(),
-            self.migrations(),
-            &recorded,
-        ))
-    }
-
-    /// The embedded migration files of this backend, in order.
-    fn migrations(&self) -> &'static [schema::Migration];
-    /// Creates the table that records applied migrations, if missing.
-    fn ensure_version_table(&mut self) -> Result<(), StoreError>;
-    /// Recorded migrations: `(version, checksum, applied_at, how)`.
-    fn recorded_versions(&mut self) -> Result<Vec<(i32, String, String, String)>, StoreError>;
-    /// Whether any of the five Habitat tables already exists.
-    fn habitat_tables_exist(&mut self) -> Result<bool, StoreError>;
-    /// Differences between the existing Habitat tables and what the tool needs.
-    fn incompatibilities(&mut self) -> Result<Vec<String>, StoreError>;
-    fn apply_migration(&mut self, m: &schema::Migration) -> Result<(), StoreError>;
-    fn record_migration(&mut self, m: &schema::Migration, how: &str) -> Result<(), StoreError>;
+    fn migrate_schema(&mut self) -> Result<InitReport, StoreError>;
+    fn status(&mut self) -> Result<SchemaStatus, StoreError>;
     /// Whether every migration is recorded (the Habitat tables and the tool's tables exist).
-    fn is_initialised(&mut self) -> Result<bool, StoreError> {
-        let recorded = self.recorded_versions()?;
-        Ok(self
-            .migrations()
-            .iter()
-            .all(|m| recorded.iter().any(|r| r.0 == m.version)))
-    }
+    fn is_initialised(&mut self) -> Result<bool, StoreError>;
 
+    // --- the run's transaction --------------------------------------------------------------
     /// Opens the run's one transaction and takes the single-writer lock, refusing at once with
     /// [`StoreError::Busy`] if another run holds it.
     fn begin_write(&mut self) -> Result<(), StoreError>;
     fn commit(&mut self) -> Result<(), StoreError>;
     fn rollback(&mut self) -> Result<(), StoreError>;
 
-    fn known_refs(&mut self) -> Result<KnownRefs, StoreError>;
-    fn members(&mut self) -> Result<Vec<DbMember>, StoreError>;
-    fn periods(&mut self) -> Result<Vec<DbPeriod>, StoreError>;
-    fn capital_accounts(&mut self) -> Result<Vec<DbAccount>, StoreError>;
-
-    fn write_periods(&mut self, insert: &[DbPeriod], update: &[DbPeriod])
-    -> Result<(), StoreError>;
-    fn write_members(&mut self, insert: &[DbMember], update: &[DbMember])
-    -> Result<(), StoreError>;
-    fn write_capital_accounts(
+    // --- members, periods, capital accounts ----------------------------------------------------
+    /// Streams every member.
+    fn for_each_member(
         &mut self,
-        insert: &[DbAccount],
-        update: &[DbAccount],
+        each: &mut dyn FnMut(Member) -> Result<(), StoreError>,
     ) -> Result<(), StoreError>;
+    fn members_by_id(&mut self, ids: &[Uuid]) -> Result<Vec<Member>, StoreError>;
+    fn insert_members(&mut self, rows: &mut dyn Iterator<Item = Member>)
+    -> Result<u64, StoreError>;
+    fn update_members(&mut self, rows: &[Member]) -> Result<(), StoreError>;
+    fn periods(&mut self) -> Result<Vec<Period>, StoreError>;
+    fn insert_periods(&mut self, rows: &[Period]) -> Result<(), StoreError>;
+    fn update_periods(&mut self, rows: &[Period]) -> Result<(), StoreError>;
+    /// Streams every capital account.
+    fn for_each_account(
+        &mut self,
+        each: &mut dyn FnMut(Account) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+    fn accounts_by_id(&mut self, ids: &[Uuid]) -> Result<Vec<Account>, StoreError>;
+    fn insert_accounts(
+        &mut self,
+        rows: &mut dyn Iterator<Item = Account>,
+    ) -> Result<u64, StoreError>;
+    fn update_accounts(&mut self, rows: &[Account]) -> Result<(), StoreError>;
+
+    // --- contributions --------------------------------------------------------------------------
     /// Whether this tool has imported any contribution here (if not, every source row is new).
     fn has_imported_contributions(&mut self) -> Result<bool, StoreError>;
     /// Writes contributions that are all new straight into the table, recording them as the
@@ -444,9 +327,14 @@ pub trait Store {
     ) -> Result<AppliedContributions, StoreError>;
     /// The fingerprint sum of the contributions in `scope`, for the read-back proof.
     fn contributions_digest(&mut self, scope: ReadBackScope) -> Result<DigestSum, StoreError>;
+
+    // --- history and balances --------------------------------------------------------------------
     fn record_changes(&mut self, run_id: i64, changes: &[Change]) -> Result<(), StoreError>;
-    /// Every capital account with its member's sums, ordered by email.
-    fn member_totals(&mut self) -> Result<Vec<MemberTotals>, StoreError>;
+    /// Streams every capital account with its member's sums, ordered by email.
+    fn for_each_member_totals(
+        &mut self,
+        each: &mut dyn FnMut(MemberTotals) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
     /// Stores opening balances derived in this run.
     fn write_openings(
         &mut self,
@@ -454,71 +342,39 @@ pub trait Store {
         openings: &[(Uuid, Opening)],
     ) -> Result<(), StoreError>;
 
-    /// Inserts a run row (inside the current transaction) and returns its id.
-    fn insert_run(&mut self, run: &RunRow) -> Result<i64, StoreError>;
-    fn finish_run(&mut self, run: &RunRow) -> Result<(), StoreError>;
-    fn runs(&mut self, limit: i64) -> Result<Vec<RunRow>, StoreError>;
-    fn run(&mut self, id: i64) -> Result<Option<(RunRow, Vec<ChangeRow>)>, StoreError>;
+    // --- verification ----------------------------------------------------------------------------
+    fn member_count(&mut self) -> Result<u64, StoreError>;
+    /// Capital accounts whose member is not there: `(account id, member id)`.
+    fn accounts_without_member(&mut self) -> Result<Vec<(Uuid, Uuid)>, StoreError>;
+    /// Contributions whose member or period is not there: `(id, member id, period id)`.
+    fn contributions_without_references(&mut self) -> Result<Vec<(Uuid, Uuid, Uuid)>, StoreError>;
+    fn negative_balances(&mut self) -> Result<Vec<NegativeBalance>, StoreError>;
+    /// Approved contributions with no approval date: `(id, member id)`.
+    fn approved_without_timestamp(&mut self) -> Result<Vec<(Uuid, Uuid)>, StoreError>;
+    /// Every other row that refers to a row that is not there (allocations, `approved_by`, the
+    /// tool's opening balances).
+    fn orphans(&mut self) -> Result<Vec<Orphan>, StoreError>;
 
-    /// Column names of a table (`members` or `habitat_migrate.runs`), in order.
-    fn columns(&mut self, table: &str) -> Result<Vec<String>, StoreError>;
+    // --- runs -----------------------------------------------------------------------------------
+    /// Inserts a run (inside the current transaction) and returns its number.
+    fn insert_run(&mut self, run: &RunRecord) -> Result<i64, StoreError>;
+    fn finish_run(&mut self, run: &RunRecord) -> Result<(), StoreError>;
+    /// The most recent runs, newest first.
+    fn runs(&mut self, limit: i64) -> Result<Vec<RunRecord>, StoreError>;
+    fn run(&mut self, id: i64) -> Result<Option<(RunRecord, Vec<RecordedChange>)>, StoreError>;
 
-    /// Row count and checksum of a whole table in canonical form, ordered by its first column.
-    fn table_checksum(&mut self, table: &str) -> Result<TableChecksum, StoreError> {
-        let columns = self.columns(table)?;
-        let mut h = crate::checksum::RowHasher::new();
-        h.row(columns.iter().map(|c| Some(c.as_str())));
-        self.for_each_row(&format!("SELECT * FROM {table} ORDER BY 1"), &mut |r| {
-            h.row(r.iter().map(|v| v.as_deref()))
-        })?;
-        Ok(TableChecksum {
-            table: table.to_string(),
-            rows: h.rows() - 1,
-            sha256: h.finish(),
-        })
-    }
-
-    /// Streams the rows of a read-only query as canonical text (money columns as `12.50`,
-    /// instants as RFC 3339 UTC); used by verification and read-back.
-    fn for_each_row(
-        &mut self,
-        sql: &str,
-        each: &mut dyn FnMut(Vec<Option<String>>),
-    ) -> Result<(), StoreError>;
-
-    /// Collects the rows of a small read-only query.
-    fn query_text(&mut self, sql: &str) -> Result<Vec<Vec<Option<String>>>, StoreError> {
-        let mut rows = Vec::new();
-        self.for_each_row(sql, &mut |r| rows.push(r))?;
-        Ok(rows)
-    }
-
-    /// The name of one of the tool's own tables (`habitat_migrate.runs` or `hm_runs`).
-    fn tool_table(&self, name: &str) -> String;
-
-    /// Writes a backup of [`Store::backup_tables`] to `path` (already created, owner-only).
+    // --- backups --------------------------------------------------------------------------------
+    /// Row count and checksum of every table a backup holds (the five Habitat tables and the tool
+    /// state tied to their rows), in canonical form.
+    fn table_checksums(&mut self) -> Result<Vec<TableChecksum>, StoreError>;
+    /// Writes a backup of those tables to `path` (already created, owner-only).
     fn write_backup(&mut self, path: &Path) -> Result<(), StoreError>;
-
     /// Makes a backup readable before the restore transaction begins (SQLite attaches the file,
     /// which it cannot do inside a transaction).
-    fn open_backup(&mut self, _path: &Path) -> Result<(), StoreError> {
-        Ok(())
-    }
-
-    fn close_backup(&mut self) -> Result<(), StoreError> {
-        Ok(())
-    }
-
+    fn open_backup(&mut self, path: &Path) -> Result<(), StoreError>;
+    fn close_backup(&mut self) -> Result<(), StoreError>;
     /// Replaces the backed-up tables' contents with the backup's, inside the current transaction.
     fn restore_backup(&mut self, path: &Path) -> Result<(), StoreError>;
-
-    /// The tables a backup holds: the five Habitat tables and the tool state tied to their rows.
-    fn backup_tables(&self) -> Vec<String> {
-        let mut t: Vec<String> = HABITAT_TABLES.iter().map(|s| s.to_string()).collect();
-        t.push(self.tool_table("imported_contributions"));
-        t.push(self.tool_table("opening_balances"));
-        t
-    }
 }
 
 /// Opens the store a URL names. SQLite files are created only when `create` is set.

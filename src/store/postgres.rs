@@ -19,20 +19,12 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::schema::{self, FoundColumn};
-use super::sql::{
-    self, AppliedContributions, ContributionTarget, ReadRow, SqlConn, StagedCounts, Value,
-};
+use super::sql::{self, ContributionTarget, Engine, ReadRow, SqlConn, Value};
 use super::tls::{ConnectError, TlsOptions};
-use super::{
-    Backend, ChangeRow, DbAccount, DbMember, DbPeriod, DbUrl, ReadBackScope, RunRow, Store,
-    StoreError,
-};
+use super::{Backend, DbUrl, ReadBackScope, StoreError, TableChecksum};
 use crate::domain::format_instant;
-use crate::model::{
-    Change, DigestSum, MemberTotals, MissingContribution, Opening, RowDigest, StagedContribution,
-};
+use crate::model::{DigestSum, HabitatTable, RowDigest, RunRecord, StagedContribution};
 use crate::money::Money;
-use crate::validate::KnownRefs;
 
 /// The advisory lock key that makes runs single-writer: "habitat-migrate" as a number.
 const WRITER_LOCK: i64 = 0x0048_4142_4954_4154;
@@ -168,7 +160,7 @@ impl PgStore {
             .client
             .query_one(
                 "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public' AND table_name = ANY($1)",
-                &[&super::HABITAT_TABLES.to_vec()],
+                &[&HabitatTable::ALL.map(HabitatTable::name).to_vec()],
             )
             .map_err(self.err("reading the schema"))?
             .get(0);
@@ -181,7 +173,7 @@ impl PgStore {
             .query(
                 "SELECT table_name::text, column_name::text, data_type::text, udt_name::text, is_nullable = 'NO', numeric_precision, numeric_scale
                  FROM information_schema.columns WHERE table_schema = 'public' AND table_name = ANY($1)",
-                &[&super::HABITAT_TABLES.to_vec()],
+                &[&HabitatTable::ALL.map(HabitatTable::name).to_vec()],
             )
             .map_err(self.err("reading the schema"))?;
         let found: Vec<FoundColumn> = rows
@@ -245,96 +237,6 @@ impl PgStore {
         writer.finish().map_err(map)
     }
 
-    fn stage_like(&mut self, stage: &str, table: &str) -> Result<(), StoreError> {
-        self.exec(
-            "creating a staging table",
-            &format!(
-                "DROP TABLE IF EXISTS pg_temp.{stage}; CREATE TEMP TABLE {stage} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP;"
-            ),
-        )
-    }
-
-    fn copy_periods(&mut self, table: &str, rows: &[DbPeriod]) -> Result<u64, StoreError> {
-        self.copy_in(
-            "writing allocation_periods",
-            table,
-            &[
-                "id",
-                "name",
-                "description",
-                "start_date",
-                "end_date",
-                "status",
-            ],
-            rows,
-            |w, p| {
-                w.write(&[
-                    &p.id,
-                    &p.name,
-                    &p.description,
-                    &p.start_date,
-                    &p.end_date,
-                    &Label(&p.status),
-                ])
-            },
-        )
-    }
-
-    fn copy_members(&mut self, table: &str, rows: &[DbMember]) -> Result<u64, StoreError> {
-        self.copy_in(
-            "writing members",
-            table,
-            &[
-                "id",
-                "email",
-                "display_name",
-                "ens_name",
-                "role",
-                "status",
-                "joined_at",
-            ],
-            rows,
-            |w, m| {
-                w.write(&[
-                    &m.id,
-                    &m.email,
-                    &m.display_name,
-                    &m.ens_name,
-                    &Label(&m.role),
-                    &Label(&m.status),
-                    &m.joined_at,
-                ])
-            },
-        )
-    }
-
-    fn copy_accounts(&mut self, table: &str, rows: &[DbAccount]) -> Result<u64, StoreError> {
-        let now = Timestamp::now();
-        self.copy_in(
-            "writing capital_accounts",
-            table,
-            &[
-                "id",
-                "member_id",
-                "balance",
-                "tax_basis",
-                "notes",
-                "last_updated",
-            ],
-            rows,
-            |w, a| {
-                w.write(&[
-                    &a.id,
-                    &a.member_id,
-                    &a.balance.to_decimal(),
-                    &a.tax_basis.to_decimal(),
-                    &a.notes,
-                    &now,
-                ])
-            },
-        )
-    }
-
     fn table_columns(&mut self, table: &str) -> Result<Vec<String>, StoreError> {
         let (schema, name) = table.split_once('.').unwrap_or(("public", table));
         let rows = self
@@ -359,7 +261,7 @@ impl PgStore {
     }
 }
 
-impl Store for PgStore {
+impl Engine for PgStore {
     fn backend(&self) -> Backend {
         Backend::Postgres
     }
@@ -445,200 +347,6 @@ impl Store for PgStore {
         self.exec("rolling back", "ROLLBACK")
     }
 
-    fn known_refs(&mut self) -> Result<KnownRefs, StoreError> {
-        let mut refs = KnownRefs::default();
-        let rows = self
-            .client
-            .query("SELECT lower(email), ens_name FROM members", &[])
-            .map_err(self.err("reading members"))?;
-        for r in rows {
-            let email: String = get(&r, 0, "members")?;
-            if let Some(ens) = get::<Option<String>>(&r, 1, "members")? {
-                refs.ens_names.insert(ens, email.clone());
-            }
-            refs.member_emails.insert(email);
-        }
-        let rows = self
-            .client
-            .query("SELECT name FROM allocation_periods", &[])
-            .map_err(self.err("reading periods"))?;
-        refs.period_names = rows
-            .iter()
-            .map(|r| get(r, 0, "allocation_periods"))
-            .collect::<Result<_, _>>()?;
-        Ok(refs)
-    }
-
-    fn members(&mut self) -> Result<Vec<DbMember>, StoreError> {
-        let rows = self
-            .client
-            .query(
-                "SELECT id, email, display_name, ens_name, role, status, joined_at FROM members",
-                &[],
-            )
-            .map_err(self.err("reading members"))?;
-        let t = "members";
-        rows.iter()
-            .map(|r| {
-                Ok(DbMember {
-                    id: get(r, 0, t)?,
-                    email: get(r, 1, t)?,
-                    display_name: get(r, 2, t)?,
-                    ens_name: get(r, 3, t)?,
-                    role: get::<OwnedLabel>(r, 4, t)?.0,
-                    status: get::<OwnedLabel>(r, 5, t)?.0,
-                    joined_at: get(r, 6, t)?,
-                })
-            })
-            .collect()
-    }
-
-    fn periods(&mut self) -> Result<Vec<DbPeriod>, StoreError> {
-        let rows = self
-            .client
-            .query(
-                "SELECT id, name, description, start_date, end_date, status FROM allocation_periods",
-                &[],
-            )
-            .map_err(self.err("reading periods"))?;
-        let t = "allocation_periods";
-        rows.iter()
-            .map(|r| {
-                Ok(DbPeriod {
-                    id: get(r, 0, t)?,
-                    name: get(r, 1, t)?,
-                    description: get(r, 2, t)?,
-                    start_date: get(r, 3, t)?,
-                    end_date: get(r, 4, t)?,
-                    status: get::<OwnedLabel>(r, 5, t)?.0,
-                })
-            })
-            .collect()
-    }
-
-    fn capital_accounts(&mut self) -> Result<Vec<DbAccount>, StoreError> {
-        let rows = self
-            .client
-            .query(
-                "SELECT id, member_id, balance, tax_basis, notes FROM capital_accounts",
-                &[],
-            )
-            .map_err(self.err("reading capital accounts"))?;
-        let t = "capital_accounts";
-        rows.iter()
-            .map(|r| {
-                let money = |i: usize| {
-                    Money::from_decimal(get::<Decimal>(r, i, t)?).ok_or_else(|| {
-                        StoreError::Other(
-                            "a capital account holds an amount with more than two decimals".into(),
-                        )
-                    })
-                };
-                Ok(DbAccount {
-                    id: get(r, 0, t)?,
-                    member_id: get(r, 1, t)?,
-                    balance: money(2)?,
-                    tax_basis: money(3)?,
-                    notes: get(r, 4, t)?,
-                })
-            })
-            .collect()
-    }
-
-    fn write_periods(
-        &mut self,
-        insert: &[DbPeriod],
-        update: &[DbPeriod],
-    ) -> Result<(), StoreError> {
-        if !insert.is_empty() {
-            self.copy_periods("allocation_periods", insert)?;
-        }
-        if !update.is_empty() {
-            self.stage_like("hm_stage_periods", "allocation_periods")?;
-            self.copy_periods("hm_stage_periods", update)?;
-            self.exec(
-                "updating allocation_periods",
-                "UPDATE allocation_periods t SET description = s.description, start_date = s.start_date,
-                        end_date = s.end_date, status = s.status, updated_at = now()
-                 FROM hm_stage_periods s WHERE t.id = s.id",
-            )?;
-        }
-        Ok(())
-    }
-
-    fn write_members(
-        &mut self,
-        insert: &[DbMember],
-        update: &[DbMember],
-    ) -> Result<(), StoreError> {
-        if !insert.is_empty() {
-            self.copy_members("members", insert)?;
-        }
-        if !update.is_empty() {
-            self.stage_like("hm_stage_members", "members")?;
-            self.copy_members("hm_stage_members", update)?;
-            self.exec(
-                "updating members",
-                "UPDATE members t SET email = s.email, display_name = s.display_name, ens_name = s.ens_name,
-                        role = s.role, status = s.status, joined_at = s.joined_at, updated_at = now()
-                 FROM hm_stage_members s WHERE t.id = s.id",
-            )?;
-        }
-        Ok(())
-    }
-
-    fn write_capital_accounts(
-        &mut self,
-        insert: &[DbAccount],
-        update: &[DbAccount],
-    ) -> Result<(), StoreError> {
-        if !insert.is_empty() {
-            self.copy_accounts("capital_accounts", insert)?;
-        }
-        if !update.is_empty() {
-            self.stage_like("hm_stage_accounts", "capital_accounts")?;
-            self.copy_accounts("hm_stage_accounts", update)?;
-            self.exec(
-                "updating capital_accounts",
-                "UPDATE capital_accounts t SET balance = s.balance, tax_basis = s.tax_basis,
-                        notes = s.notes, last_updated = now()
-                 FROM hm_stage_accounts s WHERE t.id = s.id",
-            )?;
-        }
-        Ok(())
-    }
-
-    fn has_imported_contributions(&mut self) -> Result<bool, StoreError> {
-        sql::has_imported_contributions(self)
-    }
-
-    fn insert_new_contributions(
-        &mut self,
-        run_id: i64,
-        rows: &mut dyn Iterator<Item = StagedContribution>,
-    ) -> Result<u64, StoreError> {
-        self.insert_contributions(ContributionTarget::Final { run_id }, rows)
-    }
-
-    fn stage_contributions(
-        &mut self,
-        rows: &mut dyn Iterator<Item = StagedContribution>,
-    ) -> Result<StagedCounts, StoreError> {
-        sql::stage_contributions(self, rows)
-    }
-
-    fn missing_contributions(&mut self) -> Result<Vec<MissingContribution>, StoreError> {
-        sql::missing_contributions(self)
-    }
-
-    fn apply_staged_contributions(
-        &mut self,
-        run_id: i64,
-        delete_missing: bool,
-    ) -> Result<AppliedContributions, StoreError> {
-        sql::apply_staged(self, run_id, Timestamp::now(), delete_missing)
-    }
-
     fn contributions_digest(&mut self, scope: ReadBackScope) -> Result<DigestSum, StoreError> {
         // Fingerprinted on the server, so a million rows are not shipped back to be hashed:
         // the SQL mirror of `ContributionValues::canonical_text`, held to the same bytes by the
@@ -666,25 +374,7 @@ impl Store for PgStore {
         Ok(sum)
     }
 
-    fn member_totals(&mut self) -> Result<Vec<MemberTotals>, StoreError> {
-        sql::member_totals(self)
-    }
-
-    fn write_openings(
-        &mut self,
-        run_id: i64,
-        openings: &[(Uuid, Opening)],
-    ) -> Result<(), StoreError> {
-        sql::write_openings(self, run_id, Timestamp::now(), openings)
-    }
-
-    fn record_changes(&mut self, run_id: i64, changes: &[Change]) -> Result<(), StoreError> {
-        sql::record_changes(self, run_id, changes)
-    }
-
-    fn insert_run(&mut self, run: &RunRow) -> Result<i64, StoreError> {
-        let started: Timestamp = run.started_at.parse().unwrap_or_else(|_| Timestamp::now());
-        let finished: Option<Timestamp> = run.finished_at.as_ref().and_then(|t| t.parse().ok());
+    fn insert_run(&mut self, run: &RunRecord) -> Result<i64, StoreError> {
         let row = self
             .client
             .query_one(
@@ -696,14 +386,14 @@ impl Store for PgStore {
                  VALUES ((SELECT coalesce(max(id), 0) + 1 FROM habitat_migrate.runs),
                          $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::text::jsonb, $12::text::jsonb) RETURNING id",
                 &[
-                    &started,
-                    &finished,
+                    &run.started_at,
+                    &run.finished_at,
                     &run.command,
                     &run.invoked_by,
                     &run.tool_version,
                     &run.database_url,
                     &run.dry_run,
-                    &run.outcome,
+                    &run.outcome.as_str(),
                     &run.message,
                     &run.backup_file,
                     &run.sources.to_string(),
@@ -714,16 +404,15 @@ impl Store for PgStore {
         Ok(row.get(0))
     }
 
-    fn finish_run(&mut self, run: &RunRow) -> Result<(), StoreError> {
-        let finished: Option<Timestamp> = run.finished_at.as_ref().and_then(|t| t.parse().ok());
+    fn finish_run(&mut self, run: &RunRecord) -> Result<(), StoreError> {
         self.modified(
             "recording the run",
             "UPDATE habitat_migrate.runs SET finished_at = $2, outcome = $3, message = $4, backup_file = $5,
                     sources = $6::text::jsonb, counts = $7::text::jsonb WHERE id = $1",
             &[
                 &run.id,
-                &finished,
-                &run.outcome,
+                &run.finished_at,
+                &run.outcome.as_str(),
                 &run.message,
                 &run.backup_file,
                 &run.sources.to_string(),
@@ -733,97 +422,27 @@ impl Store for PgStore {
         Ok(())
     }
 
-    fn runs(&mut self, limit: i64) -> Result<Vec<RunRow>, StoreError> {
-        let rows = self
+    fn table_checksum(&mut self, table: &str) -> Result<TableChecksum, StoreError> {
+        use postgres::fallible_iterator::FallibleIterator;
+        let columns = self.table_columns(table)?;
+        let mut h = crate::checksum::RowHasher::new();
+        h.row(columns.iter().map(|c| Some(c.as_str())));
+        let sql = format!("SELECT * FROM {} ORDER BY 1", qualified(table));
+        let url = self.url.clone();
+        let map = |e: postgres::Error| pg_error("computing a table checksum", &url, &e);
+        let mut rows = self
             .client
-            .query(
-                "SELECT id, started_at, finished_at, command, invoked_by, tool_version, database_url, dry_run, outcome, message, backup_file, sources::text, counts::text
-                   FROM habitat_migrate.runs ORDER BY id DESC LIMIT $1",
-                &[&limit],
-            )
-            .map_err(self.err("reading runs"))?;
-        Ok(rows.iter().map(run_row).collect())
-    }
-
-    fn run(&mut self, id: i64) -> Result<Option<(RunRow, Vec<ChangeRow>)>, StoreError> {
-        let rows = self
-            .client
-            .query(
-                "SELECT id, started_at, finished_at, command, invoked_by, tool_version, database_url, dry_run, outcome, message, backup_file, sources::text, counts::text
-                   FROM habitat_migrate.runs WHERE id = $1",
-                &[&id],
-            )
-            .map_err(self.err("reading runs"))?;
-        let Some(run) = rows.first().map(run_row) else {
-            return Ok(None);
-        };
-        let changes = self
-            .client
-            .query(
-                "SELECT table_name, row_id::text, row_key, column_name, before_value, after_value
-                   FROM habitat_migrate.changes WHERE run_id = $1 ORDER BY id",
-                &[&id],
-            )
-            .map_err(self.err("reading changes"))?
-            .iter()
-            .map(|r| ChangeRow {
-                table: r.get(0),
-                row_id: r.get(1),
-                row_key: r.get(2),
-                column: r.get(3),
-                before: r.get(4),
-                after: r.get(5),
-            })
-            .collect();
-        Ok(Some((run, changes)))
-    }
-
-    fn for_each_row(
-        &mut self,
-        sql: &str,
-        each: &mut dyn FnMut(Vec<Option<String>>),
-    ) -> Result<(), StoreError> {
-        // A cursor fetched in batches: the client library would otherwise buffer a whole result
-        // (a million contributions for the read-back) in memory while the caller works through it.
-        let own_transaction = !self.in_transaction;
-        if own_transaction {
-            self.exec("reading rows", "BEGIN READ ONLY")?;
+            .query_raw(&sql, std::iter::empty::<&dyn ToSql>())
+            .map_err(map)?;
+        while let Some(row) = rows.next().map_err(map)? {
+            let text = row_text(&row)?;
+            h.row(text.iter().map(|v| v.as_deref()));
         }
-        let result = (|| {
-            self.exec(
-                "reading rows",
-                &format!("DECLARE hm_rows NO SCROLL CURSOR FOR {sql}"),
-            )?;
-            loop {
-                let batch = self
-                    .client
-                    .query("FETCH FORWARD 10000 FROM hm_rows", &[])
-                    .map_err(self.err("reading rows"))?;
-                for row in &batch {
-                    each(row_text(row)?);
-                }
-                if batch.len() < 10000 {
-                    break;
-                }
-            }
-            self.exec("reading rows", "CLOSE hm_rows")
-        })();
-        if own_transaction {
-            let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
-            let ended = self.exec("reading rows", end);
-            result?;
-            ended
-        } else {
-            result
-        }
-    }
-
-    fn columns(&mut self, table: &str) -> Result<Vec<String>, StoreError> {
-        self.table_columns(table)
-    }
-
-    fn tool_table(&self, name: &str) -> String {
-        format!("habitat_migrate.{name}")
+        Ok(TableChecksum {
+            table: table.to_string(),
+            rows: h.rows() - 1,
+            sha256: h.finish(),
+        })
     }
 
     fn write_backup(&mut self, path: &Path) -> Result<(), StoreError> {
@@ -834,7 +453,7 @@ impl Store for PgStore {
             .open(path)
             .map_err(io)?;
         let mut out = std::io::BufWriter::new(file);
-        let tables = self.backup_tables();
+        let tables = sql::backup_tables::<Self>();
         writeln!(
             out,
             "-- habitat-migrate backup of {} taken {}\n\
@@ -873,7 +492,7 @@ impl Store for PgStore {
     fn restore_backup(&mut self, path: &Path) -> Result<(), StoreError> {
         // Deleting the backed-up rows must not silently delete or change rows of other tables
         // (an application table with ON DELETE CASCADE / SET NULL towards members).
-        let tables = self.backup_tables();
+        let tables = sql::backup_tables::<Self>();
         let outside = self
             .client
             .query(
@@ -1065,7 +684,7 @@ impl SqlConn for PgStore {
         context: &str,
         table: &str,
         columns: &[&str],
-        rows: &[Vec<Value>],
+        rows: &mut dyn Iterator<Item = Vec<Value>>,
     ) -> Result<u64, StoreError> {
         self.copy_in(context, table, columns, rows, |w, row| {
             let values: Vec<PgValue<'_>> = row.iter().map(PgValue).collect();
@@ -1152,6 +771,10 @@ impl ReadRow for PgRow<'_> {
         self.get(i)
     }
 
+    fn opt_bool(&self, i: usize) -> Result<Option<bool>, StoreError> {
+        self.get(i)
+    }
+
     fn opt_digest(&self, i: usize) -> Result<Option<RowDigest>, StoreError> {
         match self.get::<Option<Vec<u8>>>(i)? {
             None => Ok(None),
@@ -1162,33 +785,6 @@ impl ReadRow for PgRow<'_> {
                     message: format!("a fingerprint of {} bytes", b.len()),
                 }),
         }
-    }
-}
-
-/// A value of an application table, as an error rather than a panic when the database holds
-/// something the tool cannot represent (an `infinity` timestamp, say).
-fn get<'a, T: FromSql<'a>>(row: &'a Row, i: usize, table: &str) -> Result<T, StoreError> {
-    row.try_get(i).map_err(|e| StoreError::Database {
-        context: format!("reading {table}.{}", row.columns()[i].name()),
-        message: e.to_string(),
-    })
-}
-
-fn run_row(r: &Row) -> RunRow {
-    RunRow {
-        id: r.get(0),
-        started_at: format_instant(r.get::<_, Timestamp>(1)),
-        finished_at: r.get::<_, Option<Timestamp>>(2).map(format_instant),
-        command: r.get(3),
-        invoked_by: r.get(4),
-        tool_version: r.get(5),
-        database_url: r.get(6),
-        dry_run: r.get(7),
-        outcome: r.get(8),
-        message: r.get(9),
-        backup_file: r.get(10),
-        sources: serde_json::from_str(&r.get::<_, String>(11)).unwrap_or(serde_json::Value::Null),
-        counts: serde_json::from_str(&r.get::<_, String>(12)).unwrap_or(serde_json::Value::Null),
     }
 }
 

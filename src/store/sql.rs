@@ -14,15 +14,21 @@
 //! `$2`, … in order of first use, which both drivers bind by position.
 
 use std::collections::HashSet;
+use std::path::Path;
 
 use jiff::Timestamp;
 use uuid::Uuid;
 
-use super::StoreError;
-use crate::domain::{ContributionStatus, ContributionType};
+use super::schema::Migration;
+use super::{
+    Backend, DbUrl, InitReport, NegativeBalance, ReadBackScope, SchemaStatus, Store, StoreError,
+    TableChecksum,
+};
+use crate::domain::{ContributionStatus, ContributionType, MemberStatus, PeriodStatus, Role};
 use crate::model::{
-    Change, ContributionUpdate, ContributionValues, MemberTotals, MissingContribution, Opening,
-    Replacement, RowDigest,
+    Account, Change, ContributionUpdate, ContributionValues, DigestSum, HabitatTable, Member,
+    MemberTotals, MissingContribution, Opening, Orphan, Outcome, Period, RecordedChange,
+    Replacement, RowDigest, RunRecord, StagedContribution,
 };
 use crate::money::Money;
 
@@ -46,6 +52,7 @@ pub(crate) trait ReadRow {
     fn opt_money(&self, i: usize) -> Result<Option<Money>, StoreError>;
     fn opt_time(&self, i: usize) -> Result<Option<Timestamp>, StoreError>;
     fn opt_digest(&self, i: usize) -> Result<Option<RowDigest>, StoreError>;
+    fn opt_bool(&self, i: usize) -> Result<Option<bool>, StoreError>;
 
     fn uuid(&self, i: usize) -> Result<Uuid, StoreError> {
         self.opt_uuid(i)?.ok_or_else(|| null(i))
@@ -109,16 +116,16 @@ pub(crate) trait SqlConn {
     fn insert_contributions(
         &mut self,
         target: ContributionTarget,
-        rows: &mut dyn Iterator<Item = crate::model::StagedContribution>,
+        rows: &mut dyn Iterator<Item = StagedContribution>,
     ) -> Result<u64, StoreError>;
 
-    /// Bulk-inserts rows of domain values into a table.
+    /// Bulk-inserts rows of domain values into a table, streaming them.
     fn insert_rows(
         &mut self,
         context: &str,
         table: &str,
         columns: &[&str],
-        rows: &[Vec<Value>],
+        rows: &mut dyn Iterator<Item = Vec<Value>>,
     ) -> Result<u64, StoreError>;
 
     /// The statement with `{tool}` resolved.
@@ -207,12 +214,15 @@ WHERE hm_stage.line = m.line";
 /// temporary tables is written.
 pub(crate) fn stage_contributions<C: SqlConn>(
     c: &mut C,
-    rows: &mut dyn Iterator<Item = crate::model::StagedContribution>,
+    rows: &mut dyn Iterator<Item = StagedContribution>,
 ) -> Result<StagedCounts, StoreError> {
     let ctx = "planning contributions";
     c.create_stage()?;
     let staged = c.insert_contributions(ContributionTarget::Stage, rows)?;
     for stmt in [
+        // Records of contributions deleted behind the tool's back (there is no foreign key).
+        "DELETE FROM {tool}imported_contributions
+          WHERE NOT EXISTS (SELECT 1 FROM contributions c WHERE c.id = contribution_id)",
         "DROP TABLE IF EXISTS hm_stage_pairs",
         "CREATE TEMP TABLE hm_stage_pairs AS SELECT DISTINCT member_id, period_id FROM hm_stage",
         "CREATE INDEX hm_stage_pairs_idx ON hm_stage_pairs (member_id, period_id)",
@@ -416,8 +426,11 @@ pub(crate) fn apply_staged<C: SqlConn>(
     Ok(out)
 }
 
-/// Every capital account with the sums the balance rules need, ordered by email.
-pub(crate) fn member_totals<C: SqlConn>(c: &mut C) -> Result<Vec<MemberTotals>, StoreError> {
+/// Streams every capital account with the sums the balance rules need, ordered by email.
+pub(crate) fn member_totals<C: SqlConn>(
+    c: &mut C,
+    each: &mut dyn FnMut(MemberTotals) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
     let sql = C::sql(
         "SELECT ca.member_id, m.email, ca.balance, ca.tax_basis,
                 coalesce(c.total, 0), coalesce(a.total, 0),
@@ -432,13 +445,12 @@ pub(crate) fn member_totals<C: SqlConn>(c: &mut C) -> Result<Vec<MemberTotals>, 
                   ON a.member_id = ca.member_id
           ORDER BY m.email",
     );
-    let mut out = Vec::new();
     c.query("reading member totals", &sql, &[], &mut |r| {
         let opening = match (r.opt_money(6)?, r.opt_money(7)?) {
             (Some(balance), Some(tax_basis)) => Some(Opening { balance, tax_basis }),
             _ => None,
         };
-        out.push(MemberTotals {
+        each(MemberTotals {
             member_id: r.uuid(0)?,
             email: r.text(1)?,
             balance: r.money(2)?,
@@ -446,10 +458,8 @@ pub(crate) fn member_totals<C: SqlConn>(c: &mut C) -> Result<Vec<MemberTotals>, 
             contributed: r.money(4)?,
             allocated: r.money(5)?,
             opening,
-        });
-        Ok(())
-    })?;
-    Ok(out)
+        })
+    })
 }
 
 /// Stores opening balances under `run_id` (replacing earlier ones of the same members).
@@ -484,7 +494,7 @@ pub(crate) fn write_openings<C: SqlConn>(
         ctx,
         "hm_new_openings",
         &["member_id", "opening_balance", "opening_tax_basis"],
-        &rows,
+        &mut rows.into_iter(),
     )?;
     c.execute(
         ctx,
@@ -538,7 +548,687 @@ pub(crate) fn record_changes<C: SqlConn>(
             "before_value",
             "after_value",
         ],
-        &rows,
+        &mut rows.into_iter(),
     )?;
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The one implementation of `Store`
+// ---------------------------------------------------------------------------------------------
+
+/// What only a backend can do: its transactions and lock, its schema catalogue, `COPY` or the
+/// online backup API, its run-table quirks, and fingerprinting rows where they are.
+pub(crate) trait Engine: SqlConn {
+    fn backend(&self) -> Backend;
+    fn url(&self) -> &DbUrl;
+    /// Settings made once before the first write (SQLite: WAL), kept off read-only paths so that
+    /// reading leaves a database file as it was.
+    fn before_write(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+    fn begin_write(&mut self) -> Result<(), StoreError>;
+    fn commit(&mut self) -> Result<(), StoreError>;
+    fn rollback(&mut self) -> Result<(), StoreError>;
+
+    fn migrations(&self) -> &'static [Migration];
+    /// Creates the table that records applied migrations, if missing.
+    fn ensure_version_table(&mut self) -> Result<(), StoreError>;
+    /// Recorded migrations: `(version, checksum, applied_at, how)`.
+    fn recorded_versions(&mut self) -> Result<Vec<(i32, String, String, String)>, StoreError>;
+    /// Whether any of the five Habitat tables already exists.
+    fn habitat_tables_exist(&mut self) -> Result<bool, StoreError>;
+    /// Differences between the existing Habitat tables and what the tool needs.
+    fn incompatibilities(&mut self) -> Result<Vec<String>, StoreError>;
+    fn apply_migration(&mut self, m: &Migration) -> Result<(), StoreError>;
+    fn record_migration(&mut self, m: &Migration, how: &str) -> Result<(), StoreError>;
+
+    fn contributions_digest(&mut self, scope: ReadBackScope) -> Result<DigestSum, StoreError>;
+    fn insert_run(&mut self, run: &RunRecord) -> Result<i64, StoreError>;
+    fn finish_run(&mut self, run: &RunRecord) -> Result<(), StoreError>;
+
+    /// Row count and checksum of one table in canonical form, ordered by its first column.
+    fn table_checksum(&mut self, table: &str) -> Result<TableChecksum, StoreError>;
+    fn write_backup(&mut self, path: &Path) -> Result<(), StoreError>;
+    fn open_backup(&mut self, _path: &Path) -> Result<(), StoreError> {
+        Ok(())
+    }
+    fn close_backup(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+    fn restore_backup(&mut self, path: &Path) -> Result<(), StoreError>;
+}
+
+/// The tables a backup holds: the five Habitat tables and the tool state tied to their rows (run
+/// history is deliberately not rolled back by a restore).
+pub(crate) fn backup_tables<C: SqlConn>() -> Vec<String> {
+    let mut t: Vec<String> = HabitatTable::ALL
+        .iter()
+        .map(|t| t.name().to_string())
+        .collect();
+    t.push(C::sql("{tool}imported_contributions"));
+    t.push(C::sql("{tool}opening_balances"));
+    t
+}
+
+const MEMBER_COLUMNS: &str = "id, email, display_name, ens_name, role, status, joined_at";
+
+fn read_member(r: &dyn ReadRow) -> Result<Member, StoreError> {
+    let role = r.text(4)?;
+    let status = r.text(5)?;
+    Ok(Member {
+        id: r.uuid(0)?,
+        email: r.text(1)?,
+        display_name: r.opt_text(2)?,
+        ens_name: r.opt_text(3)?,
+        role: Role::parse(&role).ok_or_else(|| unknown_label(&role))?,
+        status: MemberStatus::parse(&status).ok_or_else(|| unknown_label(&status))?,
+        joined_at: r.opt_time(6)?.ok_or_else(|| null(6))?,
+    })
+}
+
+fn member_values(m: &Member) -> Vec<Value> {
+    vec![
+        Value::Uuid(m.id),
+        Value::Text(m.email.clone()),
+        m.display_name.clone().map_or(Value::Null, Value::Text),
+        m.ens_name.clone().map_or(Value::Null, Value::Text),
+        Value::Text(m.role.as_str().into()),
+        Value::Text(m.status.as_str().into()),
+        Value::Time(m.joined_at),
+    ]
+}
+
+const PERIOD_COLUMNS: &str = "id, name, description, start_date, end_date, status";
+
+fn read_period(r: &dyn ReadRow) -> Result<Period, StoreError> {
+    let status = r.text(5)?;
+    Ok(Period {
+        id: r.uuid(0)?,
+        name: r.text(1)?,
+        description: r.opt_text(2)?,
+        start_date: r.opt_time(3)?.ok_or_else(|| null(3))?,
+        end_date: r.opt_time(4)?.ok_or_else(|| null(4))?,
+        status: PeriodStatus::parse(&status).ok_or_else(|| unknown_label(&status))?,
+    })
+}
+
+fn period_values(p: &Period) -> Vec<Value> {
+    vec![
+        Value::Uuid(p.id),
+        Value::Text(p.name.clone()),
+        p.description.clone().map_or(Value::Null, Value::Text),
+        Value::Time(p.start_date),
+        Value::Time(p.end_date),
+        Value::Text(p.status.as_str().into()),
+    ]
+}
+
+const ACCOUNT_COLUMNS: &str = "id, member_id, balance, tax_basis, notes";
+
+fn read_account(r: &dyn ReadRow) -> Result<Account, StoreError> {
+    Ok(Account {
+        id: r.uuid(0)?,
+        member_id: r.uuid(1)?,
+        balance: r.money(2)?,
+        tax_basis: r.money(3)?,
+        notes: r.opt_text(4)?,
+    })
+}
+
+fn account_values(a: &Account) -> Vec<Value> {
+    vec![
+        Value::Uuid(a.id),
+        Value::Uuid(a.member_id),
+        Value::Money(a.balance),
+        Value::Money(a.tax_basis),
+        a.notes.clone().map_or(Value::Null, Value::Text),
+    ]
+}
+
+/// Rows whose id is in `ids`, read through a temporary table of ids (one statement, whatever the
+/// number of ids).
+fn by_ids<C: SqlConn, T>(
+    c: &mut C,
+    context: &str,
+    table: &str,
+    columns: &str,
+    ids: &[Uuid],
+    read: fn(&dyn ReadRow) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    c.execute(context, "DROP TABLE IF EXISTS hm_ids", &[])?;
+    c.execute(
+        context,
+        "CREATE TEMP TABLE hm_ids AS SELECT id FROM members WHERE false",
+        &[],
+    )?;
+    c.insert_rows(
+        context,
+        "hm_ids",
+        &["id"],
+        &mut ids.iter().map(|id| vec![Value::Uuid(*id)]),
+    )?;
+    let columns: Vec<String> = columns.split(", ").map(|c| format!("t.{c}")).collect();
+    let sql = format!(
+        "SELECT {} FROM {table} t JOIN hm_ids i ON i.id = t.id ORDER BY t.id",
+        columns.join(", ")
+    );
+    let mut out = Vec::with_capacity(ids.len());
+    c.query(context, &sql, &[], &mut |r| {
+        out.push(read(r)?);
+        Ok(())
+    })?;
+    c.execute(context, "DROP TABLE hm_ids", &[])?;
+    Ok(out)
+}
+
+/// Applies updates through a temporary copy of the table's shape: rows in, one `UPDATE … FROM`.
+fn update_from<C: SqlConn>(
+    c: &mut C,
+    context: &str,
+    table: &str,
+    columns: &str,
+    set: &str,
+    rows: &mut dyn Iterator<Item = Vec<Value>>,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    c.execute(context, "DROP TABLE IF EXISTS hm_updates", &[])?;
+    c.execute(
+        context,
+        &format!("CREATE TEMP TABLE hm_updates AS SELECT {columns} FROM {table} WHERE false"),
+        &[],
+    )?;
+    let cols: Vec<&str> = columns.split(", ").collect();
+    c.insert_rows(context, "hm_updates", &cols, rows)?;
+    c.execute(
+        context,
+        &format!("UPDATE {table} SET {set} FROM hm_updates s WHERE {table}.id = s.id"),
+        &[Value::Time(now)],
+    )?;
+    c.execute(context, "DROP TABLE hm_updates", &[])?;
+    Ok(())
+}
+
+impl<E: Engine> Store for E {
+    fn backend(&self) -> Backend {
+        Engine::backend(self)
+    }
+
+    fn url(&self) -> &DbUrl {
+        Engine::url(self)
+    }
+
+    fn init(&mut self) -> Result<InitReport, StoreError> {
+        self.before_write()?;
+        Engine::begin_write(self)?;
+        match Store::migrate_schema(self) {
+            Ok(report) => {
+                Engine::commit(self)?;
+                Ok(report)
+            }
+            Err(e) => {
+                let _ = Engine::rollback(self);
+                Err(e)
+            }
+        }
+    }
+
+    fn migrate_schema(&mut self) -> Result<InitReport, StoreError> {
+        self.ensure_version_table()?;
+        let recorded = self.recorded_versions()?;
+        let mut report = InitReport::default();
+        for m in self.migrations() {
+            if recorded.iter().any(|r| r.0 == m.version) {
+                report.already_applied += 1;
+                continue;
+            }
+            // The application's own tables are never touched: if they exist, they are adopted
+            // when compatible, and every difference is reported otherwise.
+            let how = if m.habitat_tables && self.habitat_tables_exist()? {
+                let problems = self.incompatibilities()?;
+                if !problems.is_empty() {
+                    return Err(StoreError::Incompatible(problems));
+                }
+                "adopted"
+            } else {
+                self.apply_migration(m)?;
+                "applied"
+            };
+            self.record_migration(m, how)?;
+            report
+                .applied
+                .push((m.version, m.name.to_string(), how.to_string()));
+        }
+        Ok(report)
+    }
+
+    fn status(&mut self) -> Result<SchemaStatus, StoreError> {
+        let recorded = self.recorded_versions()?;
+        Ok(SchemaStatus::from_recorded(
+            Engine::url(self).redacted().to_string(),
+            self.migrations(),
+            &recorded,
+        ))
+    }
+
+    fn is_initialised(&mut self) -> Result<bool, StoreError> {
+        let recorded = self.recorded_versions()?;
+        Ok(self
+            .migrations()
+            .iter()
+            .all(|m| recorded.iter().any(|r| r.0 == m.version)))
+    }
+
+    fn begin_write(&mut self) -> Result<(), StoreError> {
+        Engine::begin_write(self)
+    }
+
+    fn commit(&mut self) -> Result<(), StoreError> {
+        Engine::commit(self)
+    }
+
+    fn rollback(&mut self) -> Result<(), StoreError> {
+        Engine::rollback(self)
+    }
+
+    fn for_each_member(
+        &mut self,
+        each: &mut dyn FnMut(Member) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let sql = format!("SELECT {MEMBER_COLUMNS} FROM members");
+        self.query("reading members", &sql, &[], &mut |r| each(read_member(r)?))
+    }
+
+    fn members_by_id(&mut self, ids: &[Uuid]) -> Result<Vec<Member>, StoreError> {
+        by_ids(
+            self,
+            "reading members",
+            "members",
+            MEMBER_COLUMNS,
+            ids,
+            read_member,
+        )
+    }
+
+    fn insert_members(
+        &mut self,
+        rows: &mut dyn Iterator<Item = Member>,
+    ) -> Result<u64, StoreError> {
+        let cols: Vec<&str> = MEMBER_COLUMNS.split(", ").collect();
+        self.insert_rows(
+            "writing members",
+            "members",
+            &cols,
+            &mut rows.map(|m| member_values(&m)),
+        )
+    }
+
+    fn update_members(&mut self, rows: &[Member]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        update_from(
+            self,
+            "updating members",
+            "members",
+            MEMBER_COLUMNS,
+            "email = s.email, display_name = s.display_name, ens_name = s.ens_name, role = s.role,
+             status = s.status, joined_at = s.joined_at, updated_at = $1",
+            &mut rows.iter().map(member_values),
+            Timestamp::now(),
+        )
+    }
+
+    fn periods(&mut self) -> Result<Vec<Period>, StoreError> {
+        let mut out = Vec::new();
+        let sql =
+            format!("SELECT {PERIOD_COLUMNS} FROM allocation_periods ORDER BY start_date, name");
+        self.query("reading periods", &sql, &[], &mut |r| {
+            out.push(read_period(r)?);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    fn insert_periods(&mut self, rows: &[Period]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let cols: Vec<&str> = PERIOD_COLUMNS.split(", ").collect();
+        self.insert_rows(
+            "writing allocation_periods",
+            "allocation_periods",
+            &cols,
+            &mut rows.iter().map(period_values),
+        )?;
+        Ok(())
+    }
+
+    fn update_periods(&mut self, rows: &[Period]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        update_from(
+            self,
+            "updating allocation_periods",
+            "allocation_periods",
+            PERIOD_COLUMNS,
+            "description = s.description, start_date = s.start_date, end_date = s.end_date,
+             status = s.status, updated_at = $1",
+            &mut rows.iter().map(period_values),
+            Timestamp::now(),
+        )
+    }
+
+    fn for_each_account(
+        &mut self,
+        each: &mut dyn FnMut(Account) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM capital_accounts");
+        self.query("reading capital accounts", &sql, &[], &mut |r| {
+            each(read_account(r)?)
+        })
+    }
+
+    fn accounts_by_id(&mut self, ids: &[Uuid]) -> Result<Vec<Account>, StoreError> {
+        by_ids(
+            self,
+            "reading capital accounts",
+            "capital_accounts",
+            ACCOUNT_COLUMNS,
+            ids,
+            read_account,
+        )
+    }
+
+    fn insert_accounts(
+        &mut self,
+        rows: &mut dyn Iterator<Item = Account>,
+    ) -> Result<u64, StoreError> {
+        let cols: Vec<&str> = ACCOUNT_COLUMNS.split(", ").collect();
+        self.insert_rows(
+            "writing capital_accounts",
+            "capital_accounts",
+            &cols,
+            &mut rows.map(|a| account_values(&a)),
+        )
+    }
+
+    fn update_accounts(&mut self, rows: &[Account]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        update_from(
+            self,
+            "updating capital_accounts",
+            "capital_accounts",
+            ACCOUNT_COLUMNS,
+            "balance = s.balance, tax_basis = s.tax_basis, notes = s.notes, last_updated = $1",
+            &mut rows.iter().map(account_values),
+            Timestamp::now(),
+        )
+    }
+
+    fn has_imported_contributions(&mut self) -> Result<bool, StoreError> {
+        has_imported_contributions(self)
+    }
+
+    fn insert_new_contributions(
+        &mut self,
+        run_id: i64,
+        rows: &mut dyn Iterator<Item = StagedContribution>,
+    ) -> Result<u64, StoreError> {
+        self.insert_contributions(ContributionTarget::Final { run_id }, rows)
+    }
+
+    fn stage_contributions(
+        &mut self,
+        rows: &mut dyn Iterator<Item = StagedContribution>,
+    ) -> Result<StagedCounts, StoreError> {
+        stage_contributions(self, rows)
+    }
+
+    fn missing_contributions(&mut self) -> Result<Vec<MissingContribution>, StoreError> {
+        missing_contributions(self)
+    }
+
+    fn apply_staged_contributions(
+        &mut self,
+        run_id: i64,
+        delete_missing: bool,
+    ) -> Result<AppliedContributions, StoreError> {
+        apply_staged(self, run_id, Timestamp::now(), delete_missing)
+    }
+
+    fn contributions_digest(&mut self, scope: ReadBackScope) -> Result<DigestSum, StoreError> {
+        Engine::contributions_digest(self, scope)
+    }
+
+    fn record_changes(&mut self, run_id: i64, changes: &[Change]) -> Result<(), StoreError> {
+        record_changes(self, run_id, changes)
+    }
+
+    fn for_each_member_totals(
+        &mut self,
+        each: &mut dyn FnMut(MemberTotals) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        member_totals(self, each)
+    }
+
+    fn write_openings(
+        &mut self,
+        run_id: i64,
+        openings: &[(Uuid, Opening)],
+    ) -> Result<(), StoreError> {
+        write_openings(self, run_id, Timestamp::now(), openings)
+    }
+
+    fn member_count(&mut self) -> Result<u64, StoreError> {
+        count(self, "counting members", "SELECT count(*) FROM members")
+    }
+
+    fn accounts_without_member(&mut self) -> Result<Vec<(Uuid, Uuid)>, StoreError> {
+        let mut out = Vec::new();
+        self.query(
+            "checking capital accounts",
+            "SELECT ca.id, ca.member_id FROM capital_accounts ca
+               LEFT JOIN members m ON m.id = ca.member_id WHERE m.id IS NULL ORDER BY ca.id",
+            &[],
+            &mut |r| {
+                out.push((r.uuid(0)?, r.uuid(1)?));
+                Ok(())
+            },
+        )?;
+        Ok(out)
+    }
+
+    fn contributions_without_references(&mut self) -> Result<Vec<(Uuid, Uuid, Uuid)>, StoreError> {
+        let mut out = Vec::new();
+        self.query(
+            "checking contributions",
+            "SELECT c.id, c.member_id, c.period_id FROM contributions c
+               LEFT JOIN members m ON m.id = c.member_id
+               LEFT JOIN allocation_periods p ON p.id = c.period_id
+              WHERE m.id IS NULL OR p.id IS NULL ORDER BY c.id",
+            &[],
+            &mut |r| {
+                out.push((r.uuid(0)?, r.uuid(1)?, r.uuid(2)?));
+                Ok(())
+            },
+        )?;
+        Ok(out)
+    }
+
+    fn negative_balances(&mut self) -> Result<Vec<NegativeBalance>, StoreError> {
+        let mut out = Vec::new();
+        self.query(
+            "checking balances",
+            "SELECT id, member_id, balance, tax_basis FROM capital_accounts
+              WHERE balance < 0 OR tax_basis < 0 ORDER BY id",
+            &[],
+            &mut |r| {
+                out.push(NegativeBalance {
+                    account_id: r.uuid(0)?,
+                    member_id: r.uuid(1)?,
+                    balance: r.money(2)?,
+                    tax_basis: r.money(3)?,
+                });
+                Ok(())
+            },
+        )?;
+        Ok(out)
+    }
+
+    fn approved_without_timestamp(&mut self) -> Result<Vec<(Uuid, Uuid)>, StoreError> {
+        let mut out = Vec::new();
+        self.query(
+            "checking approvals",
+            "SELECT id, member_id FROM contributions
+              WHERE status = 'approved' AND approved_at IS NULL ORDER BY id",
+            &[],
+            &mut |r| {
+                out.push((r.uuid(0)?, r.uuid(1)?));
+                Ok(())
+            },
+        )?;
+        Ok(out)
+    }
+
+    fn orphans(&mut self) -> Result<Vec<Orphan>, StoreError> {
+        // The table names are literals, so each row maps back to its static names by number.
+        const KINDS: [(&str, &str); 4] = [
+            ("allocations", "members"),
+            ("allocations", "allocation_periods"),
+            ("contributions", "members (approved_by)"),
+            ("opening_balances", "members"),
+        ];
+        let sql = Self::sql(
+            "SELECT 0, a.id FROM allocations a LEFT JOIN members m ON m.id = a.member_id WHERE m.id IS NULL
+             UNION ALL SELECT 1, a.id FROM allocations a LEFT JOIN allocation_periods p ON p.id = a.period_id WHERE p.id IS NULL
+             UNION ALL SELECT 2, c.id FROM contributions c LEFT JOIN members m ON m.id = c.approved_by
+                        WHERE c.approved_by IS NOT NULL AND m.id IS NULL
+             UNION ALL SELECT 3, o.member_id FROM {tool}opening_balances o LEFT JOIN members m ON m.id = o.member_id
+                        WHERE m.id IS NULL",
+        );
+        let mut out = Vec::new();
+        self.query("checking for orphans", &sql, &[], &mut |r| {
+            let kind = usize::try_from(r.int(0)?).unwrap_or(0).min(KINDS.len() - 1);
+            let (table, refers_to) = KINDS[kind];
+            out.push(Orphan {
+                table,
+                id: r.uuid(1)?,
+                refers_to,
+            });
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    fn insert_run(&mut self, run: &RunRecord) -> Result<i64, StoreError> {
+        Engine::insert_run(self, run)
+    }
+
+    fn finish_run(&mut self, run: &RunRecord) -> Result<(), StoreError> {
+        Engine::finish_run(self, run)
+    }
+
+    fn runs(&mut self, limit: i64) -> Result<Vec<RunRecord>, StoreError> {
+        let sql = Self::sql(&format!(
+            "SELECT {RUN_COLUMNS} FROM {{tool}}runs ORDER BY id DESC LIMIT $1"
+        ));
+        let mut out = Vec::new();
+        self.query("reading runs", &sql, &[Value::Int(limit)], &mut |r| {
+            out.push(read_run(r)?);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    fn run(&mut self, id: i64) -> Result<Option<(RunRecord, Vec<RecordedChange>)>, StoreError> {
+        let sql = Self::sql(&format!(
+            "SELECT {RUN_COLUMNS} FROM {{tool}}runs WHERE id = $1"
+        ));
+        let mut run = None;
+        self.query("reading runs", &sql, &[Value::Int(id)], &mut |r| {
+            run = Some(read_run(r)?);
+            Ok(())
+        })?;
+        let Some(run) = run else {
+            return Ok(None);
+        };
+        let mut changes = Vec::new();
+        self.query(
+            "reading changes",
+            &Self::sql(
+                "SELECT table_name, row_id, row_key, column_name, before_value, after_value
+                   FROM {tool}changes WHERE run_id = $1 ORDER BY id",
+            ),
+            &[Value::Int(id)],
+            &mut |r| {
+                changes.push(RecordedChange {
+                    table: r.text(0)?,
+                    row_id: r.uuid(1)?,
+                    row_key: r.text(2)?,
+                    column: r.text(3)?,
+                    before: r.opt_text(4)?,
+                    after: r.opt_text(5)?,
+                });
+                Ok(())
+            },
+        )?;
+        Ok(Some((run, changes)))
+    }
+
+    fn table_checksums(&mut self) -> Result<Vec<TableChecksum>, StoreError> {
+        backup_tables::<Self>()
+            .iter()
+            .map(|t| self.table_checksum(t))
+            .collect()
+    }
+
+    fn write_backup(&mut self, path: &Path) -> Result<(), StoreError> {
+        Engine::write_backup(self, path)
+    }
+
+    fn open_backup(&mut self, path: &Path) -> Result<(), StoreError> {
+        Engine::open_backup(self, path)
+    }
+
+    fn close_backup(&mut self) -> Result<(), StoreError> {
+        Engine::close_backup(self)
+    }
+
+    fn restore_backup(&mut self, path: &Path) -> Result<(), StoreError> {
+        Engine::restore_backup(self, path)
+    }
+}
+
+/// The run columns as [`read_run`] expects them; JSON columns as text (jsonb on PostgreSQL).
+const RUN_COLUMNS: &str = "id, started_at, finished_at, command, invoked_by, tool_version, database_url, dry_run, outcome, message, backup_file, CAST(sources AS TEXT), CAST(counts AS TEXT)";
+
+fn read_run(r: &dyn ReadRow) -> Result<RunRecord, StoreError> {
+    let outcome = r.text(8)?;
+    let json = |i: usize| -> Result<serde_json::Value, StoreError> {
+        Ok(r.opt_text(i)?
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or(serde_json::Value::Null))
+    };
+    Ok(RunRecord {
+        id: r.int(0)?,
+        started_at: r.opt_time(1)?.ok_or_else(|| null(1))?,
+        finished_at: r.opt_time(2)?,
+        command: r.text(3)?,
+        invoked_by: r.text(4)?,
+        tool_version: r.text(5)?,
+        database_url: r.text(6)?,
+        dry_run: r.opt_bool(7)?.unwrap_or(false),
+        outcome: Outcome::parse(&outcome).ok_or_else(|| unknown_label(&outcome))?,
+        message: r.opt_text(9)?,
+        backup_file: r.opt_text(10)?,
+        sources: json(11)?,
+        counts: json(12)?,
+    })
 }

@@ -14,19 +14,11 @@ use rusqlite::{Connection, ErrorCode, OpenFlags, params};
 use uuid::Uuid;
 
 use super::schema;
-use super::sql::{
-    self, AppliedContributions, ContributionTarget, ReadRow, SqlConn, StagedCounts, Value,
-};
-use super::{
-    Backend, ChangeRow, DbAccount, DbMember, DbPeriod, DbUrl, ReadBackScope, RunRow, Store,
-    StoreError,
-};
+use super::sql::{self, ContributionTarget, Engine, ReadRow, SqlConn, Value};
+use super::{Backend, DbUrl, ReadBackScope, StoreError, TableChecksum};
 use crate::domain::format_instant;
-use crate::model::{
-    Change, DigestSum, MemberTotals, MissingContribution, Opening, RowDigest, StagedContribution,
-};
+use crate::model::{DigestSum, RowDigest, RunRecord, StagedContribution};
 use crate::money::Money;
-use crate::validate::KnownRefs;
 
 pub struct SqliteStore {
     conn: Connection,
@@ -204,7 +196,7 @@ impl SqliteStore {
     }
 }
 
-impl Store for SqliteStore {
+impl Engine for SqliteStore {
     fn backend(&self) -> Backend {
         Backend::Sqlite
     }
@@ -295,286 +287,6 @@ impl Store for SqliteStore {
         self.exec("rolling back", "ROLLBACK")
     }
 
-    fn known_refs(&mut self) -> Result<KnownRefs, StoreError> {
-        let mut refs = KnownRefs::default();
-        for m in self.members()? {
-            if let Some(ens) = m.ens_name {
-                refs.ens_names.insert(ens, m.email.to_lowercase());
-            }
-            refs.member_emails.insert(m.email.to_lowercase());
-        }
-        refs.period_names = self.periods()?.into_iter().map(|p| p.name).collect();
-        Ok(refs)
-    }
-
-    fn members(&mut self) -> Result<Vec<DbMember>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT id, email, display_name, ens_name, role, status, joined_at FROM members",
-            )
-            .map_err(db_err("reading members"))?;
-        let raw = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, Option<String>>(2)?,
-                    r.get::<_, Option<String>>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, String>(5)?,
-                    r.get::<_, String>(6)?,
-                ))
-            })
-            .map_err(db_err("reading members"))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(db_err("reading members"))?;
-        raw.into_iter()
-            .map(
-                |(id, email, display_name, ens_name, role, status, joined)| {
-                    Ok(DbMember {
-                        id: uuid(&id)?,
-                        email,
-                        display_name,
-                        ens_name,
-                        role,
-                        status,
-                        joined_at: ts(&joined)?,
-                    })
-                },
-            )
-            .collect()
-    }
-
-    fn periods(&mut self) -> Result<Vec<DbPeriod>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id, name, description, start_date, end_date, status FROM allocation_periods")
-            .map_err(db_err("reading periods"))?;
-        let raw = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, Option<String>>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, String>(5)?,
-                ))
-            })
-            .map_err(db_err("reading periods"))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(db_err("reading periods"))?;
-        raw.into_iter()
-            .map(|(id, name, description, start, end, status)| {
-                Ok(DbPeriod {
-                    id: uuid(&id)?,
-                    name,
-                    description,
-                    start_date: ts(&start)?,
-                    end_date: ts(&end)?,
-                    status,
-                })
-            })
-            .collect()
-    }
-
-    fn capital_accounts(&mut self) -> Result<Vec<DbAccount>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id, member_id, balance, tax_basis, notes FROM capital_accounts")
-            .map_err(db_err("reading capital accounts"))?;
-        let raw = stmt
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, i64>(3)?,
-                    r.get::<_, Option<String>>(4)?,
-                ))
-            })
-            .map_err(db_err("reading capital accounts"))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(db_err("reading capital accounts"))?;
-        raw.into_iter()
-            .map(|(id, member_id, balance, tax_basis, notes)| {
-                Ok(DbAccount {
-                    id: uuid(&id)?,
-                    member_id: uuid(&member_id)?,
-                    balance: Money::from_cents(balance),
-                    tax_basis: Money::from_cents(tax_basis),
-                    notes,
-                })
-            })
-            .collect()
-    }
-
-    fn write_periods(
-        &mut self,
-        insert: &[DbPeriod],
-        update: &[DbPeriod],
-    ) -> Result<(), StoreError> {
-        let e = db_err("writing allocation_periods");
-        let mut ins = self
-            .conn
-            .prepare_cached(
-                "INSERT INTO allocation_periods (id, name, description, start_date, end_date, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )
-            .map_err(&e)?;
-        for p in insert {
-            ins.execute(params![
-                p.id.to_string(),
-                p.name,
-                p.description,
-                format_instant(p.start_date),
-                format_instant(p.end_date),
-                p.status
-            ])
-            .map_err(&e)?;
-        }
-        let mut upd = self
-            .conn
-            .prepare_cached(
-                "UPDATE allocation_periods SET description = ?2, start_date = ?3, end_date = ?4, status = ?5, updated_at = ?6 WHERE id = ?1",
-            )
-            .map_err(&e)?;
-        let stamp = now();
-        for p in update {
-            upd.execute(params![
-                p.id.to_string(),
-                p.description,
-                format_instant(p.start_date),
-                format_instant(p.end_date),
-                p.status,
-                stamp
-            ])
-            .map_err(&e)?;
-        }
-        Ok(())
-    }
-
-    fn write_members(
-        &mut self,
-        insert: &[DbMember],
-        update: &[DbMember],
-    ) -> Result<(), StoreError> {
-        let e = db_err("writing members");
-        let mut ins = self
-            .conn
-            .prepare_cached(
-                "INSERT INTO members (id, email, display_name, ens_name, role, status, joined_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )
-            .map_err(&e)?;
-        for m in insert {
-            ins.execute(params![
-                m.id.to_string(),
-                m.email,
-                m.display_name,
-                m.ens_name,
-                m.role,
-                m.status,
-                format_instant(m.joined_at)
-            ])
-            .map_err(&e)?;
-        }
-        let mut upd = self
-            .conn
-            .prepare_cached(
-                "UPDATE members SET email = ?2, display_name = ?3, ens_name = ?4, role = ?5, status = ?6, joined_at = ?7, updated_at = ?8 WHERE id = ?1",
-            )
-            .map_err(&e)?;
-        let stamp = now();
-        for m in update {
-            upd.execute(params![
-                m.id.to_string(),
-                m.email,
-                m.display_name,
-                m.ens_name,
-                m.role,
-                m.status,
-                format_instant(m.joined_at),
-                stamp
-            ])
-            .map_err(&e)?;
-        }
-        Ok(())
-    }
-
-    fn write_capital_accounts(
-        &mut self,
-        insert: &[DbAccount],
-        update: &[DbAccount],
-    ) -> Result<(), StoreError> {
-        let e = db_err("writing capital_accounts");
-        let stamp = now();
-        let mut ins = self
-            .conn
-            .prepare_cached(
-                "INSERT INTO capital_accounts (id, member_id, balance, tax_basis, notes, last_updated) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )
-            .map_err(&e)?;
-        for a in insert {
-            ins.execute(params![
-                a.id.to_string(),
-                a.member_id.to_string(),
-                a.balance.cents(),
-                a.tax_basis.cents(),
-                a.notes,
-                stamp
-            ])
-            .map_err(&e)?;
-        }
-        let mut upd = self
-            .conn
-            .prepare_cached(
-                "UPDATE capital_accounts SET balance = ?2, tax_basis = ?3, notes = ?4, last_updated = ?5 WHERE id = ?1",
-            )
-            .map_err(&e)?;
-        for a in update {
-            upd.execute(params![
-                a.id.to_string(),
-                a.balance.cents(),
-                a.tax_basis.cents(),
-                a.notes,
-                stamp
-            ])
-            .map_err(&e)?;
-        }
-        Ok(())
-    }
-
-    fn has_imported_contributions(&mut self) -> Result<bool, StoreError> {
-        sql::has_imported_contributions(self)
-    }
-
-    fn insert_new_contributions(
-        &mut self,
-        run_id: i64,
-        rows: &mut dyn Iterator<Item = StagedContribution>,
-    ) -> Result<u64, StoreError> {
-        self.insert_contributions(ContributionTarget::Final { run_id }, rows)
-    }
-
-    fn stage_contributions(
-        &mut self,
-        rows: &mut dyn Iterator<Item = StagedContribution>,
-    ) -> Result<StagedCounts, StoreError> {
-        sql::stage_contributions(self, rows)
-    }
-
-    fn missing_contributions(&mut self) -> Result<Vec<MissingContribution>, StoreError> {
-        sql::missing_contributions(self)
-    }
-
-    fn apply_staged_contributions(
-        &mut self,
-        run_id: i64,
-        delete_missing: bool,
-    ) -> Result<AppliedContributions, StoreError> {
-        sql::apply_staged(self, run_id, Timestamp::now(), delete_missing)
-    }
-
     fn contributions_digest(&mut self, scope: ReadBackScope) -> Result<DigestSum, StoreError> {
         // In-process, so the rows are fingerprinted by the one Rust rule rather than a SQL mirror.
         let (from, params) = scope.sql_from::<Self>();
@@ -589,36 +301,20 @@ impl Store for SqliteStore {
         Ok(sum)
     }
 
-    fn member_totals(&mut self) -> Result<Vec<MemberTotals>, StoreError> {
-        sql::member_totals(self)
-    }
-
-    fn write_openings(
-        &mut self,
-        run_id: i64,
-        openings: &[(Uuid, Opening)],
-    ) -> Result<(), StoreError> {
-        sql::write_openings(self, run_id, Timestamp::now(), openings)
-    }
-
-    fn record_changes(&mut self, run_id: i64, changes: &[Change]) -> Result<(), StoreError> {
-        sql::record_changes(self, run_id, changes)
-    }
-
-    fn insert_run(&mut self, run: &RunRow) -> Result<i64, StoreError> {
+    fn insert_run(&mut self, run: &RunRecord) -> Result<i64, StoreError> {
         self.conn
             .execute(
                 "INSERT INTO hm_runs (started_at, finished_at, command, invoked_by, tool_version, database_url, dry_run, outcome, message, backup_file, sources, counts)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 params![
-                    run.started_at,
-                    run.finished_at,
+                    format_instant(run.started_at),
+                    run.finished_at.map(format_instant),
                     run.command,
                     run.invoked_by,
                     run.tool_version,
                     run.database_url,
                     i64::from(run.dry_run),
-                    run.outcome,
+                    run.outcome.as_str(),
                     run.message,
                     run.backup_file,
                     run.sources.to_string(),
@@ -629,14 +325,14 @@ impl Store for SqliteStore {
         Ok(self.conn.last_insert_rowid())
     }
 
-    fn finish_run(&mut self, run: &RunRow) -> Result<(), StoreError> {
+    fn finish_run(&mut self, run: &RunRecord) -> Result<(), StoreError> {
         self.conn
             .execute(
                 "UPDATE hm_runs SET finished_at = ?2, outcome = ?3, message = ?4, backup_file = ?5, sources = ?6, counts = ?7 WHERE id = ?1",
                 params![
                     run.id,
-                    run.finished_at,
-                    run.outcome,
+                    run.finished_at.map(format_instant),
+                    run.outcome.as_str(),
                     run.message,
                     run.backup_file,
                     run.sources.to_string(),
@@ -647,73 +343,15 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn runs(&mut self, limit: i64) -> Result<Vec<RunRow>, StoreError> {
+    fn table_checksum(&mut self, table: &str) -> Result<TableChecksum, StoreError> {
+        let e = db_err("computing a table checksum");
+        let columns = self.table_columns(table)?;
+        let mut h = crate::checksum::RowHasher::new();
+        h.row(columns.iter().map(|c| Some(c.as_str())));
         let mut stmt = self
             .conn
-            .prepare(
-                "SELECT id, started_at, finished_at, command, invoked_by, tool_version, database_url, dry_run, outcome, message, backup_file, sources, counts
-                 FROM hm_runs ORDER BY id DESC LIMIT ?1",
-            )
-            .map_err(db_err("reading runs"))?;
-        let rows = stmt
-            .query_map([limit], |r| {
-                Ok(RunRow {
-                    id: r.get(0)?,
-                    started_at: r.get(1)?,
-                    finished_at: r.get(2)?,
-                    command: r.get(3)?,
-                    invoked_by: r.get(4)?,
-                    tool_version: r.get(5)?,
-                    database_url: r.get(6)?,
-                    dry_run: r.get::<_, i64>(7)? != 0,
-                    outcome: r.get(8)?,
-                    message: r.get(9)?,
-                    backup_file: r.get(10)?,
-                    sources: serde_json::from_str(&r.get::<_, String>(11)?)
-                        .unwrap_or(serde_json::Value::Null),
-                    counts: serde_json::from_str(&r.get::<_, String>(12)?)
-                        .unwrap_or(serde_json::Value::Null),
-                })
-            })
-            .map_err(db_err("reading runs"))?;
-        rows.collect::<Result<Vec<_>, _>>()
-            .map_err(db_err("reading runs"))
-    }
-
-    fn run(&mut self, id: i64) -> Result<Option<(RunRow, Vec<ChangeRow>)>, StoreError> {
-        let Some(run) = self.runs(i64::MAX)?.into_iter().find(|r| r.id == id) else {
-            return Ok(None);
-        };
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT table_name, row_id, row_key, column_name, before_value, after_value FROM hm_changes WHERE run_id = ?1 ORDER BY id",
-            )
-            .map_err(db_err("reading changes"))?;
-        let changes = stmt
-            .query_map([id], |r| {
-                Ok(ChangeRow {
-                    table: r.get(0)?,
-                    row_id: r.get(1)?,
-                    row_key: r.get(2)?,
-                    column: r.get(3)?,
-                    before: r.get(4)?,
-                    after: r.get(5)?,
-                })
-            })
-            .map_err(db_err("reading changes"))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(db_err("reading changes"))?;
-        Ok(Some((run, changes)))
-    }
-
-    fn for_each_row(
-        &mut self,
-        sql: &str,
-        each: &mut dyn FnMut(Vec<Option<String>>),
-    ) -> Result<(), StoreError> {
-        let e = db_err("reading rows");
-        let mut stmt = self.conn.prepare(sql).map_err(&e)?;
+            .prepare(&format!("SELECT * FROM \"{table}\" ORDER BY 1"))
+            .map_err(&e)?;
         let money: Vec<bool> = stmt
             .column_names()
             .map(|c| MONEY_COLUMNS.contains(&c))
@@ -724,17 +362,13 @@ impl Store for SqliteStore {
             for (i, is_money) in money.iter().enumerate() {
                 row.push(sqlite_text(r.get_ref(i).map_err(&e)?, *is_money));
             }
-            each(row);
+            h.row(row.iter().map(|v| v.as_deref()));
         }
-        Ok(())
-    }
-
-    fn columns(&mut self, table: &str) -> Result<Vec<String>, StoreError> {
-        self.table_columns(table)
-    }
-
-    fn tool_table(&self, name: &str) -> String {
-        format!("hm_{name}")
+        Ok(TableChecksum {
+            table: table.to_string(),
+            rows: h.rows() - 1,
+            sha256: h.finish(),
+        })
     }
 
     fn write_backup(&mut self, path: &Path) -> Result<(), StoreError> {
@@ -790,14 +424,14 @@ impl Store for SqliteStore {
 
     fn restore_backup(&mut self, _path: &Path) -> Result<(), StoreError> {
         let e = db_err("restoring the backup");
-        let tables = self.backup_tables();
+        let tables = sql::backup_tables::<Self>();
         let mut sql = String::new();
         for t in tables.iter().rev() {
             sql.push_str(&format!("DELETE FROM main.\"{t}\";\n"));
         }
         for t in &tables {
             let cols = self
-                .columns(t)?
+                .table_columns(t)?
                 .iter()
                 .map(|c| format!("\"{c}\""))
                 .collect::<Vec<_>>()
@@ -920,7 +554,7 @@ impl SqlConn for SqliteStore {
         context: &str,
         table: &str,
         columns: &[&str],
-        rows: &[Vec<Value>],
+        rows: &mut dyn Iterator<Item = Vec<Value>>,
     ) -> Result<u64, StoreError> {
         let e = db_err(context);
         let marks: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
@@ -932,11 +566,13 @@ impl SqlConn for SqliteStore {
                 marks.join(", ")
             ))
             .map_err(&e)?;
+        let mut n = 0;
         for row in rows {
             stmt.execute(rusqlite::params_from_iter(row.iter().map(SqliteValue)))
                 .map_err(&e)?;
+            n += 1;
         }
-        Ok(rows.len() as u64)
+        Ok(n)
     }
 }
 
@@ -1016,6 +652,10 @@ impl ReadRow for SqliteRow<'_, '_> {
 
     fn opt_time(&self, i: usize) -> Result<Option<Timestamp>, StoreError> {
         self.text_at(i)?.map(ts).transpose()
+    }
+
+    fn opt_bool(&self, i: usize) -> Result<Option<bool>, StoreError> {
+        Ok(self.opt_int(i)?.map(|n| n != 0))
     }
 
     fn opt_digest(&self, i: usize) -> Result<Option<RowDigest>, StoreError> {
