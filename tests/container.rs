@@ -174,7 +174,10 @@ fn stages() -> (Stage, Stage, String, String) {
         .into_iter()
         .find_map(|(flags, sources, dest)| {
             let from = flags.iter().find_map(|f| f.strip_prefix("--from="))?;
-            Some((from.to_string(), sources.first()?.clone(), dest))
+            let source = sources.first()?;
+            source
+                .ends_with(&format!("/{BIN_NAME}"))
+                .then(|| (from.to_string(), source.clone(), dest))
         })
         .expect("the runtime stage copies the binary from a build stage");
     let builder = stages
@@ -227,6 +230,17 @@ fn runtime_stage_runs_the_release_binary_as_a_non_root_user() {
         "the COPY source is not the release binary of the builder's WORKDIR"
     );
     assert_eq!(dest, format!("/usr/local/bin/{BIN_NAME}"));
+
+    // The CA bundle `sslrootcert=system` reads (rustls-native-certs looks for Debian's file first),
+    // from the builder, whose Rust image has Debian's ca-certificates; bookworm-slim has none.
+    let bundle = "/etc/ssl/certs/ca-certificates.crt";
+    let from_builder = format!("--from={}", builder.alias.as_deref().unwrap_or_default());
+    assert!(
+        runtime.copies().iter().any(|(flags, sources, dest)| {
+            flags.contains(&from_builder) && sources.iter().any(|s| s == bundle) && dest == bundle
+        }),
+        "the runtime stage has no CA bundle at {bundle}"
+    );
 
     // A non-root user, created in this stage.
     let user = runtime.last("USER").expect("the runtime stage sets USER");
