@@ -5,12 +5,13 @@
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use jiff::Timestamp;
 
 use crate::backup::{self, BackupError};
 use crate::domain::{self, PeriodStatus};
 use crate::import::{self, ImportError};
+use crate::manual;
 use crate::model::{Period, RunRecord};
 use crate::report;
 use crate::source::{Bundle, SourceError, SourceFile, Table};
@@ -35,22 +36,33 @@ pub struct Cli {
     /// Database URL: postgres://… or sqlite://FILE.
     #[arg(
         long,
+        value_name = "URL",
         env = "DATABASE_URL",
         default_value = "sqlite://habitat.db",
         global = true,
         hide_env_values = true
     )]
     pub database_url: String,
-    /// Where automatic backups are written.
-    #[arg(long, env = "BACKUP_DIR", default_value = "./backups", global = true)]
+    /// Where backups are written, for migrate, import, backup and restore (also accepted after
+    /// those commands).
+    // Not `global`: a global option is listed in every command's help, also where it is ignored.
+    // The commands that use it take it after their name too ([`BackupDirArg`]); that one wins.
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "BACKUP_DIR",
+        default_value = "./backups",
+        hide_env_values = true
+    )]
     pub backup_dir: PathBuf,
-    /// Where run logs (JSON lines) are written.
-    #[arg(long, default_value = "./migration-logs", global = true)]
+    /// Where run logs (JSON lines) are written, for migrate and import (also accepted after those
+    /// commands).
+    #[arg(long, value_name = "DIR", default_value = "./migration-logs")]
     pub log_dir: PathBuf,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Human, global = true)]
     pub format: Format,
-    /// Print only errors.
+    /// Print nothing but failures (completions and man still print what they were asked for).
     #[arg(short, long, global = true)]
     pub quiet: bool,
     /// Print more detail (every note, every checked row).
@@ -66,11 +78,57 @@ pub enum Format {
     Json,
 }
 
+/// `--backup-dir` after a command's name; it wins over the one before the name.
+#[derive(Args, Debug, Default)]
+pub struct BackupDirArg {
+    /// Where backups are written [env: BACKUP_DIR] [default: ./backups].
+    #[arg(long = "backup-dir", value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
+}
+
+/// `--log-dir` after a command's name; it wins over the one before the name.
+#[derive(Args, Debug, Default)]
+pub struct LogDirArg {
+    /// Where run logs (JSON lines) are written [default: ./migration-logs].
+    #[arg(long = "log-dir", value_name = "DIR")]
+    pub log_dir: Option<PathBuf>,
+}
+
+impl Cli {
+    /// Applies `--backup-dir` and `--log-dir` given after the command's name, which win over the
+    /// same options before it (and so over `BACKUP_DIR` and the defaults).
+    fn settle_directories(&mut self) {
+        let (backup_dir, log_dir) = match &mut self.command {
+            Command::Migrate {
+                backup_dir,
+                log_dir,
+                ..
+            }
+            | Command::Import {
+                backup_dir,
+                log_dir,
+                ..
+            } => (backup_dir.backup_dir.take(), log_dir.log_dir.take()),
+            Command::Backup { backup_dir, .. } | Command::Restore { backup_dir, .. } => {
+                (backup_dir.backup_dir.take(), None)
+            }
+            _ => (None, None),
+        };
+        if let Some(dir) = backup_dir {
+            self.backup_dir = dir;
+        }
+        if let Some(dir) = log_dir {
+            self.log_dir = dir;
+        }
+    }
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// The whole job: validate → backup → import everything in one transaction → verify.
     Migrate {
         /// Directory holding members, capital_accounts and optionally periods and contributions files.
+        #[arg(value_name = "BUNDLE_DIR")]
         bundle: PathBuf,
         /// Do everything inside a transaction that is rolled back; print the plan.
         #[arg(long)]
@@ -80,24 +138,41 @@ pub enum Command {
         no_backup: bool,
         #[command(flatten)]
         corrections: CorrectionArgs,
+        #[command(flatten)]
+        backup_dir: BackupDirArg,
+        #[command(flatten)]
+        log_dir: LogDirArg,
     },
-    /// Validate the source files (guide step 2); never writes a database.
+    /// Validate the source files (guide step 2): a bundle directory, as migrate takes it, or the
+    /// files one by one; never writes a database.
+    #[command(
+        override_usage = "habitat-migrate validate-source [OPTIONS] <BUNDLE_DIR>\n       \
+        habitat-migrate validate-source [OPTIONS] --members <FILE> --capital-accounts <FILE> \
+        [--contributions <FILE>] [--periods <FILE>]"
+    )]
     ValidateSource {
+        /// Directory holding members, capital_accounts and optionally periods and contributions files.
+        #[arg(
+            value_name = "BUNDLE_DIR",
+            conflicts_with_all = ["members", "capital_accounts", "contributions", "periods"]
+        )]
+        bundle: Option<PathBuf>,
         /// members file (.csv, .json or .jsonl)
-        #[arg(long)]
-        members: PathBuf,
+        #[arg(long, value_name = "FILE", required_unless_present = "bundle")]
+        members: Option<PathBuf>,
         /// capital_accounts file
-        #[arg(long)]
-        capital_accounts: PathBuf,
+        #[arg(long, value_name = "FILE", required_unless_present = "bundle")]
+        capital_accounts: Option<PathBuf>,
         /// contributions file (optional)
-        #[arg(long)]
+        #[arg(long, value_name = "FILE")]
         contributions: Option<PathBuf>,
         /// periods file (optional)
-        #[arg(long)]
+        #[arg(long, value_name = "FILE")]
         periods: Option<PathBuf>,
     },
     /// Import one kind of record (guide steps 3–5).
     Import {
+        /// What the file holds.
         #[arg(value_enum)]
         what: ImportKind,
         /// The source file (.csv, .json or .jsonl).
@@ -111,6 +186,10 @@ pub enum Command {
         no_backup: bool,
         #[command(flatten)]
         corrections: CorrectionArgs,
+        #[command(flatten)]
+        backup_dir: BackupDirArg,
+        #[command(flatten)]
+        log_dir: LogDirArg,
     },
     /// Check the database after an import (guide step 6: "validate the migration"); exit 1 on any ✗.
     Verify {
@@ -123,6 +202,8 @@ pub enum Command {
         /// The backup file (default: BACKUP_DIR/pre_migration_YYYYMMDD_HHMMSS.*).
         #[arg(long)]
         output: Option<PathBuf>,
+        #[command(flatten)]
+        backup_dir: BackupDirArg,
     },
     /// Roll back to a backup: replace the backed-up tables in one transaction and check them.
     Restore {
@@ -130,6 +211,8 @@ pub enum Command {
         /// Do not back up the current contents first (not recommended).
         #[arg(long)]
         no_backup: bool,
+        #[command(flatten)]
+        backup_dir: BackupDirArg,
     },
     /// Allocation periods.
     Period {
@@ -157,6 +240,24 @@ pub enum Command {
         /// The same seed always gives byte-identical files.
         #[arg(long, default_value_t = 42)]
         seed: u64,
+    },
+    /// Print a shell completion script.
+    #[command(
+        long_about = "Print a shell completion script on standard output.\n\nExample: habitat-migrate completions bash > ~/.local/share/bash-completion/completions/habitat-migrate"
+    )]
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on standard output.
+    #[command(
+        long_about = "Print the man page (roff) on standard output: the global options, then every command with its options.\n\nExample: habitat-migrate man > ~/.local/share/man/man1/habitat-migrate.1"
+    )]
+    Man {
+        /// Write one page per command (habitat-migrate-migrate.1, …) into this directory instead.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
     },
 }
 
@@ -237,7 +338,10 @@ pub enum RunsAction {
         limit: i64,
     },
     /// Show one run with its changes.
-    Show { id: i64 },
+    Show {
+        /// The run's id, as `runs list` shows it.
+        id: i64,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -314,15 +418,27 @@ impl Ui {
     }
 }
 
+pub const ERROR_FORMAT: &str = "habitat-migrate/error";
+
+/// The JSON document printed on standard output when a command fails under `--format json`.
+pub fn error_json(code: i32, message: &str) -> serde_json::Value {
+    serde_json::json!({
+        "format": ERROR_FORMAT,
+        "version": 1,
+        "ok": false,
+        "exit_code": code,
+        "error": message,
+    })
+}
+
 /// Parses `args` and runs the command; returns the process exit code.
 pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32 {
-    let cli = match Cli::try_parse_from(args) {
+    let args: Vec<std::ffi::OsString> = args.into_iter().collect();
+    let mut cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
-        }
+        Err(e) => return usage_error(&e, asks_for_json(&args)),
     };
+    cli.settle_directories();
     let ui = Ui {
         format: cli.format,
         quiet: cli.quiet,
@@ -333,14 +449,66 @@ pub fn main_with_args(args: impl IntoIterator<Item = std::ffi::OsString>) -> i32
         Err(f) => {
             eprintln!("error: {}", f.message);
             if ui.format == Format::Json {
-                println!(
+                let _ = writeln!(
+                    std::io::stdout().lock(),
                     "{}",
-                    serde_json::json!({"ok": false, "exit_code": f.code, "error": f.message})
+                    error_json(f.code, &f.message)
                 );
             }
             f.code
         }
     }
+}
+
+/// Prints a clap error (or the help or version it stands for) and returns the exit code. Under
+/// `--format json` a real usage error is also a JSON error document on standard output.
+fn usage_error(e: &clap::Error, json: bool) -> i32 {
+    let _ = e.print();
+    if !e.use_stderr() {
+        // --help, --version: not an error.
+        return EXIT_OK;
+    }
+    if json {
+        let error = error_json(EXIT_USAGE, &clap_message(&e.render().to_string()));
+        let _ = writeln!(std::io::stdout().lock(), "{error}");
+    }
+    EXIT_USAGE
+}
+
+/// The message of a rendered clap error on one line: without the `error: ` label, the usage and
+/// the "try --help" advice that follow it.
+fn clap_message(rendered: &str) -> String {
+    let text = rendered.trim_start();
+    let text = text.strip_prefix("error: ").unwrap_or(text);
+    let end = ["\nUsage:", "\nFor more information"]
+        .iter()
+        .filter_map(|marker| text.find(marker))
+        .min()
+        .unwrap_or(text.len());
+    text[..end]
+        .split("\n\n")
+        .map(|paragraph| paragraph.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|paragraph| !paragraph.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Whether the raw arguments ask for `--format json`, for reporting an error clap found before it
+/// could tell us (clap refuses a repeated `--format`, so the first one is the one meant).
+fn asks_for_json(args: &[std::ffi::OsString]) -> bool {
+    let mut args = args.iter().skip(1).map(|a| a.to_string_lossy());
+    while let Some(arg) = args.next() {
+        if arg == "--" {
+            return false;
+        }
+        if arg == "--format" {
+            return args.next().is_some_and(|v| v == "json");
+        }
+        if let Some(value) = arg.strip_prefix("--format=") {
+            return value == "json";
+        }
+    }
+    false
 }
 
 fn url(cli: &Cli) -> Result<DbUrl, Failure> {
@@ -356,28 +524,60 @@ fn open_initialised(cli: &Cli) -> Result<Box<dyn Store>, Failure> {
     let url = url(cli)?;
     match store::open_existing(&url)? {
         Some(s) => Ok(s),
-        None => Err(StoreError::NotInitialised.into()),
+        None => Err(StoreError::NotInitialised {
+            database: where_looked(&url),
+        }
+        .into()),
+    }
+}
+
+/// The database a command looked at, for messages: a SQLite file by its full path (and whether
+/// it exists), a server by its redacted URL.
+fn where_looked(url: &DbUrl) -> String {
+    match (&url.backend, &url.path) {
+        (store::Backend::Sqlite, Some(path)) => {
+            let full = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+            if path.exists() {
+                format!("the SQLite file {}", full.display())
+            } else {
+                format!("the SQLite file {} (it does not exist)", full.display())
+            }
+        }
+        _ => url.redacted().to_string(),
     }
 }
 
 fn run(cli: &Cli, ui: &Ui) -> Result<i32, Failure> {
     match &cli.command {
         Command::ValidateSource {
+            bundle,
             members,
             capital_accounts,
             contributions,
             periods,
         } => {
-            let mut files = vec![
-                SourceFile::new(members, Table::Members),
-                SourceFile::new(capital_accounts, Table::CapitalAccounts),
-            ];
-            files.extend(
-                contributions
-                    .iter()
-                    .map(|p| SourceFile::new(p, Table::Contributions)),
-            );
-            files.extend(periods.iter().map(|p| SourceFile::new(p, Table::Periods)));
+            let files = match (bundle, members, capital_accounts) {
+                (Some(dir), _, _) => Bundle::discover(dir)?.files,
+                (None, Some(members), Some(capital_accounts)) => {
+                    let mut files = vec![
+                        SourceFile::new(members, Table::Members),
+                        SourceFile::new(capital_accounts, Table::CapitalAccounts),
+                    ];
+                    files.extend(
+                        contributions
+                            .iter()
+                            .map(|p| SourceFile::new(p, Table::Contributions)),
+                    );
+                    files.extend(periods.iter().map(|p| SourceFile::new(p, Table::Periods)));
+                    files
+                }
+                // clap requires both files when no directory is given; this is the same refusal.
+                _ => {
+                    return Err(usage(
+                        "give a bundle directory, or --members and --capital-accounts",
+                    ));
+                }
+            };
             validate_files(cli, ui, &files)
         }
         Command::Migrate {
@@ -385,6 +585,7 @@ fn run(cli: &Cli, ui: &Ui) -> Result<i32, Failure> {
             dry_run,
             no_backup,
             corrections,
+            ..
         } => {
             let bundle = Bundle::discover(bundle)?;
             import_files(
@@ -403,6 +604,7 @@ fn run(cli: &Cli, ui: &Ui) -> Result<i32, Failure> {
             dry_run,
             no_backup,
             corrections,
+            ..
         } => {
             let file = SourceFile::new(source, what.table());
             let command = format!("import {}", what.table().stem().replace('_', "-"));
@@ -433,7 +635,7 @@ fn run(cli: &Cli, ui: &Ui) -> Result<i32, Failure> {
                 Ok(EXIT_OK)
             }
         }
-        Command::Backup { output } => {
+        Command::Backup { output, .. } => {
             let mut store = open_initialised(cli)?;
             store.begin_write()?;
             let taken = match output {
@@ -448,7 +650,16 @@ fn run(cli: &Cli, ui: &Ui) -> Result<i32, Failure> {
             );
             Ok(EXIT_OK)
         }
-        Command::Restore { file, no_backup } => {
+        Command::Restore {
+            file, no_backup, ..
+        } => {
+            // The file first: a missing backup is the problem to report, whatever the database.
+            if !file.is_file() {
+                return Err(BackupError::NotFound {
+                    file: file.display().to_string(),
+                }
+                .into());
+            }
             let mut store = open_initialised(cli)?;
             if *no_backup && !ui.quiet {
                 eprintln!(
@@ -480,7 +691,8 @@ fn run(cli: &Cli, ui: &Ui) -> Result<i32, Failure> {
                 safety.as_ref().map(|s| s.display().to_string()),
             );
             ui.print(&human, || {
-                serde_json::json!({"ok": true, "restored": manifest,
+                serde_json::json!({"format": "habitat-migrate/restore", "version": 1, "ok": true,
+                    "restored": manifest,
                     "backup_file": safety.as_ref().map(|s| s.display().to_string())})
             });
             Ok(EXIT_OK)
@@ -505,9 +717,11 @@ fn run(cli: &Cli, ui: &Ui) -> Result<i32, Failure> {
                         );
                         Ok(EXIT_OK)
                     }
-                    None => Err(usage(format!(
-                        "no run with id {id} (see `habitat-migrate runs list`)"
-                    ))),
+                    // A well-formed id that names no run: not a usage error, a fact about the data.
+                    None => Err(Failure {
+                        code: EXIT_INVALID,
+                        message: format!("no run {id} recorded (see `habitat-migrate runs list`)"),
+                    }),
                 },
             }
         }
@@ -525,7 +739,9 @@ fn run(cli: &Cli, ui: &Ui) -> Result<i32, Failure> {
                         r.already_applied
                     ));
                 }
-                ui.print(&human, || serde_json::json!({"ok": true, "init": r}));
+                ui.print(&human, || {
+                    serde_json::json!({"format": "habitat-migrate/init", "version": 1, "ok": true, "init": r})
+                });
                 Ok(EXIT_OK)
             }
             DbAction::Status => {
@@ -543,11 +759,16 @@ fn run(cli: &Cli, ui: &Ui) -> Result<i32, Failure> {
                 } else {
                     open(cli, false)?.status()?
                 };
-                ui.print(
-                    &report::status_human(&s),
-                    || serde_json::json!({"format": "habitat-migrate/status", "version": 1, "status": s}),
-                );
-                Ok(if s.drift() { EXIT_INVALID } else { EXIT_OK })
+                let human = report::status_human(&s);
+                let json = || serde_json::json!({"format": "habitat-migrate/status", "version": 1, "status": s});
+                if s.drift() {
+                    // Drift fails the command, so it is shown under -q too.
+                    ui.print_failure(&human, json);
+                    Ok(EXIT_INVALID)
+                } else {
+                    ui.print(&human, json);
+                    Ok(EXIT_OK)
+                }
             }
         },
         Command::Gen { members, out, seed } => {
@@ -564,10 +785,50 @@ fn run(cli: &Cli, ui: &Ui) -> Result<i32, Failure> {
                     g.contributions,
                     out.display()
                 ),
-                || serde_json::json!({"ok": true, "members": g.members, "contributions": g.contributions}),
+                || {
+                    serde_json::json!({"format": "habitat-migrate/gen", "version": 1, "ok": true,
+                        "out": out.display().to_string(), "members": g.members,
+                        "capital_accounts": g.capital_accounts, "periods": g.periods,
+                        "contributions": g.contributions})
+                },
             );
             Ok(EXIT_OK)
         }
+        // What these print is what was asked for, not a report: neither -q nor --format applies.
+        Command::Completions { shell } => {
+            write_stdout(&manual::completions(*shell, Cli::command()))
+        }
+        Command::Man { out_dir: None } => {
+            let page = manual::page(Cli::command()).map_err(|e| Failure {
+                code: EXIT_FILE,
+                message: format!("cannot render the man page: {e}"),
+            })?;
+            write_stdout(&page)
+        }
+        Command::Man { out_dir: Some(dir) } => {
+            manual::pages_to(Cli::command(), dir).map_err(|e| Failure {
+                code: EXIT_FILE,
+                message: format!("cannot write the man pages into {}: {e}", dir.display()),
+            })?;
+            ui.print(
+                &format!("✓ Man pages written to {}\n", dir.display()),
+                || serde_json::json!({"format": "habitat-migrate/man", "version": 1, "ok": true, "dir": dir.display().to_string()}),
+            );
+            Ok(EXIT_OK)
+        }
+    }
+}
+
+/// Writes generated text to standard output. A reader that went away (`| head`) is not a failure.
+fn write_stdout(bytes: &[u8]) -> Result<i32, Failure> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => Ok(EXIT_OK),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(EXIT_OK),
+        Err(e) => Err(Failure {
+            code: EXIT_FILE,
+            message: format!("cannot write to standard output: {e}"),
+        }),
     }
 }
 
@@ -725,21 +986,7 @@ fn period(cli: &Cli, ui: &Ui, action: &PeriodAction) -> Result<i32, Failure> {
             let mut store = open_initialised(cli)?;
             let mut periods = store.periods()?;
             periods.sort_by_key(|p| p.start_date);
-            let mut human = format!(
-                "{:<20} {:<12} {:<12} {:<10} {}\n",
-                "name", "start", "end", "status", "description"
-            );
-            for p in &periods {
-                human.push_str(&format!(
-                    "{:<20} {:<12} {:<12} {:<10} {}\n",
-                    p.name,
-                    p.start_date.strftime("%Y-%m-%d"),
-                    p.end_date.strftime("%Y-%m-%d"),
-                    p.status,
-                    p.description.as_deref().unwrap_or("")
-                ));
-            }
-            ui.print(&human, || {
+            ui.print(&report::periods_human(&periods), || {
                 serde_json::json!({"format": "habitat-migrate/periods", "version": 1, "periods": periods.iter().map(|p| serde_json::json!({
                     "name": p.name, "start_date": crate::domain::format_instant(p.start_date),
                     "end_date": crate::domain::format_instant(p.end_date), "status": p.status,
@@ -813,10 +1060,12 @@ fn period(cli: &Cli, ui: &Ui, action: &PeriodAction) -> Result<i32, Failure> {
                 let _ = store.rollback();
             }
             created?;
-            ui.print(
-                &format!("✓ Created period {name}\n"),
-                || serde_json::json!({"ok": true, "period": name}),
-            );
+            ui.print(&format!("✓ Created period {name}\n"), || {
+                serde_json::json!({"format": "habitat-migrate/period", "version": 1, "ok": true,
+                    "period": name, "start_date": crate::domain::format_instant(start_date),
+                    "end_date": crate::domain::format_instant(end_date), "status": status.as_str(),
+                    "description": description})
+            });
             Ok(EXIT_OK)
         }
     }

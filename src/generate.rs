@@ -3,7 +3,9 @@
 //! Output is a pure function of `(members, seed)`: a small PRNG of our own (SplitMix64) rather
 //! than a crate's, so that a dependency upgrade can never change the bytes a benchmark or a test
 //! was written against. Every person is at example.org, every row is valid, and each member has
-//! one capital account and ten contributions spread over the generated periods.
+//! one capital account and ten contributions spread over the generated periods. Each capital
+//! account's balance and tax basis cover the member's approved capital and property contributions,
+//! so every opening balance is positive, as in real books.
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter};
@@ -152,19 +154,11 @@ pub fn generate(members: u64, seed: u64, out: &Path) -> io::Result<Generated> {
             .unwrap_or(jiff::civil::date(2024, 1, 1));
         m.write_record([&email, &name, &ens, role, status, &day.to_string()])?;
 
-        let balance = Money::from_cents(i64::try_from(rng.below(5_000_000)).unwrap_or(0) + 10_000);
-        let tax_basis = if rng.below(20) == 0 {
-            Money::from_cents(balance.cents() / 2)
-        } else {
-            balance
-        };
-        let note = if tax_basis == balance {
-            "Initial capital contribution"
-        } else {
-            "Property contribution, appraised"
-        };
-        ca.write_record([&email, &balance.to_string(), &tax_basis.to_string(), note])?;
-
+        // The contributions first: the capital account must cover the approved capital and
+        // property ones, or the member's opening balance (what the records do not explain) would
+        // be negative, which no real cooperative's books show.
+        let mut contributions = Vec::new();
+        let mut approved_capital_cents: i64 = 0;
         for _ in 0..CONTRIBUTIONS_PER_MEMBER {
             let (period, _, end, _) =
                 PERIODS[usize::try_from(rng.below(PERIODS.len() as u64)).unwrap_or(0)];
@@ -179,12 +173,34 @@ pub fn generate(members: u64, seed: u64, out: &Path) -> io::Result<Generated> {
                 1..=3 => ("pending", ""),
                 _ => ("approved", end),
             };
+            if status == "approved" && kind != "labor" {
+                approved_capital_cents = approved_capital_cents.saturating_add(amount.cents());
+            }
+            contributions.push((period, kind, amount, rng.pick(WORK), status, approved_at));
+        }
+
+        let opening = i64::try_from(rng.below(5_000_000)).unwrap_or(0) + 10_000;
+        let balance = Money::from_cents(approved_capital_cents.saturating_add(opening));
+        let tax_basis = if rng.below(20) == 0 {
+            // Appraised property: a lower tax basis, still covering the contributions.
+            Money::from_cents(approved_capital_cents.saturating_add(opening / 2))
+        } else {
+            balance
+        };
+        let note = if tax_basis == balance {
+            "Initial capital contribution"
+        } else {
+            "Property contribution, appraised"
+        };
+        ca.write_record([&email, &balance.to_string(), &tax_basis.to_string(), note])?;
+
+        for (period, kind, amount, description, status, approved_at) in contributions {
             c.write_record([
                 &email,
                 period,
                 kind,
                 &amount.to_string(),
-                rng.pick(WORK),
+                description,
                 status,
                 approved_at,
             ])?;

@@ -15,7 +15,9 @@
 //! - [`store`] is the one database abstraction with a PostgreSQL and a SQLite backend;
 //! - [`import`] runs a whole import in one transaction; [`verify`] proves what landed;
 //! - [`backup`] takes and restores backups; [`runlog`] writes the JSON-lines log;
-//! - [`report`] renders results for people and machines; [`cli`] maps them to exit codes.
+//! - [`report`] renders results for people and machines; [`cli`] maps them to exit codes, and
+//!   [`manual`] makes the man page and shell completions from the same definitions;
+//! - [`user`] names who ran the tool, for the run record.
 
 pub mod backup;
 pub mod balances;
@@ -25,6 +27,7 @@ pub mod diagnostic;
 pub mod domain;
 pub mod generate;
 pub mod import;
+pub mod manual;
 pub mod model;
 pub mod money;
 pub mod plan;
@@ -32,5 +35,6 @@ pub mod report;
 pub mod runlog;
 pub mod source;
 pub mod store;
+pub mod user;
 pub mod validate;
 pub mod verify;

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::domain::format_instant;
 use crate::import::{CorrectionPolicy, Corrections, Report};
+use crate::model::Period;
 use crate::model::{RecordedChange, RunRecord};
 use crate::plan::Action;
 use crate::store::SchemaStatus;
@@ -580,28 +581,98 @@ pub fn status_human(s: &SchemaStatus) -> String {
     out
 }
 
-pub fn runs_human(runs: &[RunRecord]) -> String {
-    let mut out = format!(
-        "{:>5}  {:<24} {:<12} {:<10} {:<28} {}\n",
-        "id", "started", "outcome", "by", "command", "counts (ins/upd/unch)"
-    );
-    for r in runs {
-        let _ = writeln!(
-            out,
-            "{:>5}  {:<24} {:<12} {:<10} {:<28} {}",
-            r.id,
-            format_instant(
-                r.started_at
-                    .round(jiff::Unit::Second)
-                    .unwrap_or(r.started_at)
-            ),
-            r.outcome,
-            r.invoked_by,
-            r.command,
-            counts_brief(&r.counts)
-        );
+/// Rows under a header, each column as wide as its widest cell (counted in characters), two
+/// spaces apart; columns marked in `right` are right-aligned, and the last column is not padded.
+fn columns(header: &[&str], rows: &[Vec<String>], right: &[usize]) -> String {
+    let width = |i: usize| {
+        rows.iter()
+            .filter_map(|r| r.get(i))
+            .map(|cell| cell.chars().count())
+            .chain(header.get(i).map(|h| h.chars().count()))
+            .max()
+            .unwrap_or(0)
+    };
+    let widths: Vec<usize> = (0..header.len()).map(width).collect();
+    let mut out = String::new();
+    let header: Vec<String> = header.iter().map(|h| (*h).to_string()).collect();
+    for row in std::iter::once(&header).chain(rows) {
+        let mut line = String::new();
+        for (i, cell) in row.iter().enumerate() {
+            if i > 0 {
+                line.push_str("  ");
+            }
+            let pad = widths
+                .get(i)
+                .copied()
+                .unwrap_or(0)
+                .saturating_sub(cell.chars().count());
+            let last = i + 1 == row.len();
+            if right.contains(&i) {
+                line.push_str(&" ".repeat(pad));
+                line.push_str(cell);
+            } else {
+                line.push_str(cell);
+                if !last {
+                    line.push_str(&" ".repeat(pad));
+                }
+            }
+        }
+        let _ = writeln!(out, "{}", line.trim_end());
     }
     out
+}
+
+/// An instant as RFC 3339 to the second (`2026-11-25T15:17:21Z`).
+fn to_the_second(instant: jiff::Timestamp) -> String {
+    instant.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+pub fn runs_human(runs: &[RunRecord]) -> String {
+    let rows: Vec<Vec<String>> = runs
+        .iter()
+        .map(|r| {
+            vec![
+                r.id.to_string(),
+                to_the_second(r.started_at),
+                r.outcome.to_string(),
+                r.invoked_by.clone(),
+                r.command.clone(),
+                counts_brief(&r.counts),
+            ]
+        })
+        .collect();
+    columns(
+        &[
+            "id",
+            "started",
+            "outcome",
+            "by",
+            "command",
+            "counts (ins/upd/unch)",
+        ],
+        &rows,
+        &[0],
+    )
+}
+
+pub fn periods_human(periods: &[Period]) -> String {
+    let rows: Vec<Vec<String>> = periods
+        .iter()
+        .map(|p| {
+            vec![
+                p.name.clone(),
+                p.start_date.strftime("%Y-%m-%d").to_string(),
+                p.end_date.strftime("%Y-%m-%d").to_string(),
+                p.status.to_string(),
+                p.description.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    columns(
+        &["name", "start", "end", "status", "description"],
+        &rows,
+        &[],
+    )
 }
 
 fn counts_brief(counts: &Value) -> String {

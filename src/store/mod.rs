@@ -177,8 +177,9 @@ pub enum StoreError {
         "another habitat-migrate run is writing to this database; wait for it to finish, then run again"
     )]
     Busy,
-    #[error("the database has no Habitat schema yet: run `habitat-migrate db init` first")]
-    NotInitialised,
+    /// `database` says where the tool looked: a SQLite file's path or a redacted URL.
+    #[error("no Habitat schema yet in {database}: run `habitat-migrate db init` first")]
+    NotInitialised { database: String },
     #[error(
         "the existing Habitat tables are not compatible with this tool:\n  - {}",
         .0.join("\n  - ")
@@ -399,23 +400,9 @@ pub fn open_existing(url: &DbUrl) -> Result<Option<Box<dyn Store>>, StoreError> 
     }
 }
 
-/// Who ran the tool, for the run record.
+/// Who ran the tool, for the run record (see [`crate::user::invoked_by`]).
 pub fn invoked_by() -> String {
-    ["USER", "LOGNAME", "USERNAME"]
-        .iter()
-        .find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
-        .or_else(|| {
-            // No login variables (a container, a cron job): name the numeric user instead.
-            std::fs::read_to_string("/proc/self/status")
-                .ok()
-                .and_then(|s| {
-                    s.lines()
-                        .find_map(|l| l.strip_prefix("Uid:"))
-                        .and_then(|l| l.split_whitespace().next())
-                        .map(|uid| format!("uid {uid}"))
-                })
-        })
-        .unwrap_or_else(|| "unknown".to_string())
+    crate::user::invoked_by()
 }
 
 #[cfg(test)]
