@@ -624,6 +624,7 @@ fn run(cli: &Cli, ui: &Ui) -> Result<i32, Failure> {
                 store.as_mut(),
                 &verify::Options {
                     strict_balances: *strict_balances,
+                    all_rows: ui.verbose || ui.format == Format::Json,
                 },
             )?;
             let human = report::verify_human(&report, ui.verbose);

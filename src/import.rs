@@ -95,8 +95,11 @@ pub struct Report {
     /// `--no-backup`).
     pub backup_skipped: Option<&'static str>,
     pub corrections: Corrections,
-    /// Opening balances this run derived for the first time or changed, with why.
+    /// Opening balances this run re-derived (replacing stored ones), with why.
     pub openings: Vec<OpeningChange>,
+    /// How many opening balances this run derived for the first time, and the first few.
+    pub openings_derived: usize,
+    pub openings_derived_names: Vec<String>,
     /// The fingerprint sum of the source's contributions, for the read-back proof.
     #[serde(skip)]
     pub contribution_digest: Option<DigestSum>,
@@ -454,11 +457,17 @@ fn in_transaction(
         None => None,
     };
 
+    if let Some(log) = log.as_deref_mut() {
+        log.event("planned", serde_json::json!({}));
+    }
     let before = if opts.verify {
         Some(verify::run(store, &verify::Options::default())?)
     } else {
         None
     };
+    if let Some(log) = log.as_deref_mut() {
+        log.event("checked_before", serde_json::json!({}));
+    }
     let writes = periods.as_ref().is_some_and(PeriodPlan::writes)
         || member_plan.as_ref().is_some_and(|p| p.plan.tally.writes())
         || account_plan.as_ref().is_some_and(|p| p.plan.tally.writes())
@@ -547,18 +556,48 @@ fn in_transaction(
         counted(&mut report, "contributions", counts);
     }
 
-    report.openings = derive_openings(store, run_id, &accounts)?;
-    let reopened: Vec<Change> = report
-        .openings
+    // One pass over the members' totals derives the opening balances this run explains and
+    // reconciles every account against the opening balances as they will be stored.
+    let mut deriver = OpeningDeriver::new(&accounts);
+    let mut after = if opts.verify && !writes {
+        // Nothing was written: the database is as the checks before the run found it.
+        before.clone()
+    } else if opts.verify {
+        Some(verify::run_with(
+            store,
+            &verify::Options::default(),
+            Some(&mut |t| deriver.derive(t)),
+        )?)
+    } else {
+        store.for_each_member_totals(&mut |t| deriver.derive(&t).map(|_| ()))?;
+        None
+    };
+    store.write_openings(run_id, &deriver.writes)?;
+    let reopened: Vec<Change> = deriver
+        .rederived
         .iter()
         .filter_map(OpeningChange::history)
         .collect();
     store.record_changes(run_id, &reopened)?;
     report.changes += reopened.len() as u64;
-
-    if opts.verify {
-        let mut after = verify::run(store, &verify::Options::default())?;
+    report.openings = deriver.rederived;
+    report.openings_derived = deriver.first;
+    report.openings_derived_names = deriver.first_names;
+    if let Some(log) = log.as_deref_mut() {
+        log.event(
+            "checked",
+            serde_json::json!({
+                "openings_derived": report.openings_derived,
+                "openings_rederived": report.openings.len(),
+                "failed": after.as_ref().is_some_and(VerifyReport::failed),
+            }),
+        );
+    }
+    if let Some(mut after) = after.take() {
         after.proof = Some(read_back(store, proofs, &members, &accounts)?);
+        if let Some(log) = &mut log {
+            log.event("read_back", serde_json::json!({}));
+        }
         after.mark_preexisting(before.as_ref());
         let failed = after.failed();
         report.verification = Some(after.clone());
@@ -641,7 +680,8 @@ fn read_back(
 /// How the source's contributions will be written.
 enum ContributionPlan {
     /// The tool has imported no contribution here yet: every row is new and goes straight in.
-    Fresh { rows: u64 },
+    /// `empty`: the table holds no contribution at all.
+    Fresh { rows: u64, empty: bool },
     /// Rows were staged and matched against earlier imports.
     Staged(crate::store::StagedCounts),
 }
@@ -649,7 +689,7 @@ enum ContributionPlan {
 impl ContributionPlan {
     fn writes(&self) -> bool {
         match self {
-            ContributionPlan::Fresh { rows } => *rows > 0,
+            ContributionPlan::Fresh { rows, .. } => *rows > 0,
             ContributionPlan::Staged(c) => c.new > 0 || c.changed > 0 || c.missing > 0,
         }
     }
@@ -696,7 +736,9 @@ fn plan_contributions(
         .find(|s| s.table == "contributions")
         .map_or(0, |s| s.rows);
     if !store.has_imported_contributions()? {
-        return Ok(ContributionPlan::Fresh { rows });
+        // With no contribution in the table at all, the read-back can take the whole table.
+        let empty = store.row_count(crate::model::HabitatTable::Contributions)? == 0;
+        return Ok(ContributionPlan::Fresh { rows, empty });
     }
     let bar = progress(opts.progress, rows, "planning");
     let mut sum = DigestSum::default();
@@ -738,7 +780,7 @@ fn apply_contributions(
     accounts: &mut AccountIndex,
 ) -> Result<(TableCounts, ReadBackScope), ImportError> {
     match plan {
-        ContributionPlan::Fresh { rows } => {
+        ContributionPlan::Fresh { rows, empty } => {
             let bar = progress(opts.progress, rows, "contributions");
             let mut sum = DigestSum::default();
             let mut error = None;
@@ -759,7 +801,11 @@ fn apply_contributions(
                     inserted,
                     ..TableCounts::default()
                 },
-                ReadBackScope::Run(run_id),
+                if empty {
+                    ReadBackScope::All
+                } else {
+                    ReadBackScope::Run(run_id)
+                },
             ))
         }
         ContributionPlan::Staged(_) => {
@@ -786,39 +832,62 @@ fn apply_contributions(
     }
 }
 
-/// Re-derives the opening balances this run explains (see [`crate::balances`]) and stores them.
-fn derive_openings(
-    store: &mut dyn Store,
-    run_id: i64,
-    accounts: &AccountIndex,
-) -> Result<Vec<OpeningChange>, ImportError> {
-    let mut changes = Vec::new();
-    let mut writes = Vec::new();
-    store.for_each_member_totals(&mut |t| {
-        let Some(reason) = accounts.effects(&t.member_id).reason() else {
-            return Ok(());
+/// Derives the opening balances this run explains (see [`crate::balances`]), member by member,
+/// keeping what is to be stored and the re-derivations to record.
+struct OpeningDeriver<'a> {
+    accounts: &'a AccountIndex,
+    writes: Vec<(Uuid, Opening)>,
+    /// Re-derivations: a stored opening balance replaced by another.
+    rederived: Vec<OpeningChange>,
+    /// First derivations (new accounts, adopted ones): counted, a few named.
+    first: usize,
+    first_names: Vec<String>,
+}
+
+impl<'a> OpeningDeriver<'a> {
+    fn new(accounts: &'a AccountIndex) -> Self {
+        OpeningDeriver {
+            accounts,
+            writes: Vec::new(),
+            rederived: Vec::new(),
+            first: 0,
+            first_names: Vec::new(),
+        }
+    }
+
+    /// The member's opening balance as this run will store it, if the run derives it.
+    fn derive(&mut self, t: &crate::model::MemberTotals) -> Result<Option<Opening>, StoreError> {
+        let Some(reason) = self.accounts.effects(&t.member_id).reason() else {
+            return Ok(None);
         };
-        let derived = balances::derive_opening(&t).ok_or_else(|| {
+        let derived = balances::derive_opening(t).ok_or_else(|| {
             StoreError::Other(format!(
                 "the opening balance of {} overflows; check its amounts",
                 t.email
             ))
         })?;
         if t.opening == Some(derived) {
-            return Ok(());
+            return Ok(None);
         }
-        writes.push((t.member_id, derived));
-        changes.push(OpeningChange {
-            member_id: t.member_id,
-            member: t.email,
-            reason,
-            before: t.opening.map(OpeningAmounts::from),
-            after: derived.into(),
-        });
-        Ok(())
-    })?;
-    store.write_openings(run_id, &writes)?;
-    Ok(changes)
+        self.writes.push((t.member_id, derived));
+        match t.opening {
+            None => {
+                self.first += 1;
+                if self.first_names.len() < 100 {
+                    self.first_names
+                        .push(format!("{} ({})", t.email, derived.balance));
+                }
+            }
+            Some(before) => self.rederived.push(OpeningChange {
+                member_id: t.member_id,
+                member: t.email.clone(),
+                reason,
+                before: Some(before.into()),
+                after: derived.into(),
+            }),
+        }
+        Ok(Some(derived))
+    }
 }
 
 impl OpeningChange {

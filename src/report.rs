@@ -183,14 +183,26 @@ pub const NAMES_SHOWN: usize = 5;
 
 /// `a, b, c and 7 more` — bounded unless `verbose`.
 pub fn names(list: &[String], verbose: bool) -> String {
-    if verbose || list.len() <= NAMES_SHOWN {
-        return list.join(", ");
+    names_of(list, list.len(), verbose)
+}
+
+/// Like [`names`], for a list that may hold only the first `total` names.
+fn names_of(list: &[String], total: usize, verbose: bool) -> String {
+    let shown = if verbose {
+        list.len()
+    } else {
+        NAMES_SHOWN.min(list.len())
+    };
+    let rest = total.saturating_sub(shown);
+    if rest == 0 {
+        return list[..shown].join(", ");
     }
-    format!(
-        "{} and {} more (--verbose lists all)",
-        list[..NAMES_SHOWN].join(", "),
-        list.len() - NAMES_SHOWN
-    )
+    let hint = if verbose || list.len() < total {
+        "habitat-migrate verify --verbose lists the rows"
+    } else {
+        "--verbose lists all"
+    };
+    format!("{} and {rest} more ({hint})", list[..shown].join(", "))
 }
 
 /// One earlier contribution the source no longer lists, as a treasurer reads it.
@@ -355,13 +367,22 @@ pub fn import_human(r: &Report, verbose: bool) -> String {
             let _ = writeln!(out, "  {}", missing_line(m));
         }
     }
+    if r.openings_derived > 0 {
+        let _ = write!(
+            out,
+            "✓ Opening balances derived for {} new capital account(s)",
+            r.openings_derived
+        );
+        if verbose {
+            let _ = write!(
+                out,
+                ": {}",
+                names_of(&r.openings_derived_names, r.openings_derived, true)
+            );
+        }
+        let _ = writeln!(out);
+    }
     if !r.openings.is_empty() {
-        let first: Vec<String> = r
-            .openings
-            .iter()
-            .filter(|o| o.before.is_none())
-            .map(|o| format!("{} ({})", o.member, o.after.balance))
-            .collect();
         let again: Vec<String> = r
             .openings
             .iter()
@@ -381,25 +402,12 @@ pub fn import_human(r: &Report, verbose: bool) -> String {
                 })
             })
             .collect();
-        if !first.is_empty() {
-            let _ = write!(
-                out,
-                "✓ Opening balances derived for {} new capital account(s)",
-                first.len()
-            );
-            if verbose {
-                let _ = write!(out, ": {}", names(&first, verbose));
-            }
-            let _ = writeln!(out);
-        }
-        if !again.is_empty() {
-            let _ = writeln!(
-                out,
-                "✓ Opening balances re-derived for {} member(s): {}",
-                again.len(),
-                names(&again, verbose)
-            );
-        }
+        let _ = writeln!(
+            out,
+            "✓ Opening balances re-derived for {} member(s): {}",
+            again.len(),
+            names(&again, verbose)
+        );
     }
     if let Some(v) = &r.verification {
         out.push_str(&verify_human(v, verbose));
@@ -457,6 +465,7 @@ pub fn import_json(r: &Report) -> Value {
         "changes": r.changes,
         "corrections": r.corrections,
         "openings": r.openings,
+        "openings_derived": r.openings_derived,
         "backup_file": r.backup_file,
         "backup_skipped": r.backup_skipped,
         "log_file": r.log_file,
@@ -492,7 +501,7 @@ pub fn verify_human(v: &VerifyReport, verbose: bool) -> String {
             );
         }
         if c.status != Status::Pass && !c.named.is_empty() {
-            let _ = write!(out, ": {}", names(&c.named, verbose));
+            let _ = write!(out, ": {}", names_of(&c.named, c.named_total, verbose));
         }
         let _ = writeln!(out);
         let rows: &[Vec<String>] =

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::balances;
 use crate::domain::Email;
-use crate::model::DigestSum;
+use crate::model::{DigestSum, MemberTotals, Opening};
 use crate::money::Money;
 use crate::store::{Store, StoreError};
 
@@ -22,6 +22,8 @@ use crate::store::{Store, StoreError};
 pub struct Options {
     /// The seed guide's literal rule: any nonzero opening balance fails.
     pub strict_balances: bool,
+    /// Keep every member's reconciliation lines, not only the differing ones (`--verbose`, JSON).
+    pub all_rows: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -50,8 +52,9 @@ pub struct Check {
     /// report shows these without `--verbose`.
     pub failing_rows: Vec<Vec<String>>,
     /// Who or what the line is about, with the figure that matters ("ada@example.org (-500.00)"):
-    /// every `!` and `✗` line names them.
+    /// every `!` and `✗` line names them. At most a hundred are kept; `named_total` counts all.
     pub named: Vec<String>,
+    pub named_total: usize,
     #[serde(skip)]
     offenders: Vec<String>,
 }
@@ -68,6 +71,7 @@ impl Check {
             rows: Vec::new(),
             failing_rows: Vec::new(),
             named: Vec::new(),
+            named_total: 0,
             offenders: Vec::new(),
         }
     }
@@ -137,7 +141,8 @@ fn rows_check(
         c.title = fail.to_string();
         c.message = format!("{} row(s)", rows.len());
         c.offenders = rows.iter().map(|r| r[0].clone()).collect();
-        c.named = rows.iter().map(|r| name(r)).collect();
+        c.named = rows.iter().take(NAMES_KEPT).map(|r| name(r)).collect();
+        c.named_total = rows.len();
         c.rows = rows;
     }
     c
@@ -145,6 +150,16 @@ fn rows_check(
 
 /// Runs every check against the database as it is (inside the caller's transaction, if any).
 pub fn run(store: &mut dyn Store, opts: &Options) -> Result<VerifyReport, StoreError> {
+    run_with(store, opts, None)
+}
+
+/// [`run`], with the reconciliation counting the opening balances `hook` gives (see
+/// [`OpeningHook`]).
+pub fn run_with(
+    store: &mut dyn Store,
+    opts: &Options,
+    hook: Option<OpeningHook<'_>>,
+) -> Result<VerifyReport, StoreError> {
     let mut checks = Vec::new();
 
     // An empty database passes every check; say so, rather than let "all passed" suggest that
@@ -248,21 +263,49 @@ pub fn run(store: &mut dyn Store, opts: &Options) -> Result<VerifyReport, StoreE
         |r| format!("{} {} (→ {})", r[1], r[0], r[2]),
     ));
 
-    checks.extend(reconcile(store, opts)?);
+    checks.extend(reconcile(store, opts, hook)?);
     Ok(VerifyReport {
         checks,
         proof: None,
     })
 }
 
+/// How many names a check keeps for its line (the count of all of them is kept too).
+const NAMES_KEPT: usize = 100;
+
+/// A bounded list of names with the count of all of them.
+#[derive(Default)]
+struct Names {
+    kept: Vec<String>,
+    total: usize,
+}
+
+impl Names {
+    fn push(&mut self, name: impl FnOnce() -> String) {
+        if self.kept.len() < NAMES_KEPT {
+            self.kept.push(name());
+        }
+        self.total += 1;
+    }
+
+    fn into_check(self, c: &mut Check) {
+        c.named = self.kept;
+        c.named_total = self.total;
+    }
+}
+
+/// Replaces a member's stored opening balance in the reconciliation: how `migrate` reconciles
+/// against the opening balances it is about to store, in the same pass that derives them.
+pub type OpeningHook<'a> = &'a mut dyn FnMut(&MemberTotals) -> Result<Option<Opening>, StoreError>;
+
 /// The balance reconciliation of SPEC §6 (rules in [`crate::balances`]), on balance and on tax
-/// basis: one check with a line per member and measure, plus warnings that name names.
-fn reconcile(store: &mut dyn Store, opts: &Options) -> Result<Vec<Check>, StoreError> {
-    let mut totals = Vec::new();
-    store.for_each_member_totals(&mut |t| {
-        totals.push(t);
-        Ok(())
-    })?;
+/// basis: one check (every member's lines under `all_rows`, the differing ones always), plus
+/// warnings that name names. Streams the members: memory holds only what is shown.
+fn reconcile(
+    store: &mut dyn Store,
+    opts: &Options,
+    mut hook: Option<OpeningHook<'_>>,
+) -> Result<Vec<Check>, StoreError> {
     let mut c = Check::new(
         "reconciliation",
         "Capital account balances match contribution totals",
@@ -277,37 +320,52 @@ fn reconcile(store: &mut dyn Store, opts: &Options) -> Result<Vec<Check>, StoreE
         "actual",
         "difference",
     ];
-    let mut no_baseline = Vec::new();
-    let mut nonzero = Vec::new();
-    let mut negative = Vec::new();
+    let mut members = 0usize;
+    let mut no_baseline = Names::default();
+    let mut nonzero = 0usize;
+    let mut negative = Names::default();
+    let mut differing = Names::default();
     let mut opening_total = Money::ZERO;
-    for t in &totals {
+    store.for_each_member_totals(&mut |mut t| {
+        members += 1;
+        if let Some(hook) = hook.as_deref_mut() {
+            if let Some(o) = hook(&t)? {
+                t.opening = Some(o);
+            }
+        }
         if let Some(o) = t.opening.filter(|o| o.balance != Money::ZERO) {
-            nonzero.push(format!("{} ({})", t.email, o.balance));
+            nonzero += 1;
             opening_total = opening_total
                 .checked_add(o.balance)
                 .unwrap_or(opening_total);
             if o.balance.is_negative() {
-                negative.push(format!("{} ({})", t.email, o.balance));
+                negative.push(|| format!("{} ({})", t.email, o.balance));
             }
         }
-        match balances::reconcile(t, opts.strict_balances) {
-            balances::Verdict::NoBaseline => no_baseline.push(t.email.clone()),
+        match balances::reconcile(&t, opts.strict_balances) {
+            balances::Verdict::NoBaseline => {
+                no_baseline.push(|| t.email.clone());
+            }
             balances::Verdict::Unreadable => {
                 c.offenders.push(t.email.clone());
-                c.named.push(format!("{} (amounts overflow)", t.email));
-                c.rows
+                differing.push(|| format!("{} (amounts overflow)", t.email));
+                c.failing_rows
                     .push(vec![t.email.clone(), "amounts overflow".into()]);
             }
-            balances::Verdict::Reconciled(lines) => c.rows.extend(lines.iter().map(line_row)),
+            balances::Verdict::Reconciled(lines) => {
+                if opts.all_rows {
+                    c.rows.extend(lines.iter().map(line_row));
+                }
+            }
             balances::Verdict::Differs(lines) => {
-                let shown: Vec<String> = lines
-                    .iter()
-                    .filter(|l| l.difference != Money::ZERO)
-                    .map(|l| format!("{} {} {}", l.measure, signed(l.difference), ""))
-                    .map(|s| s.trim_end().to_string())
-                    .collect();
-                c.named.push(format!("{} ({})", t.email, shown.join(", ")));
+                differing.push(|| {
+                    let shown: Vec<String> = lines
+                        .iter()
+                        .filter(|l| l.difference != Money::ZERO)
+                        .map(|l| format!("{} {}", l.measure, signed(l.difference)))
+                        .collect();
+                    format!("{} ({})", t.email, shown.join(", "))
+                });
                 c.offenders.push(t.email.clone());
                 c.failing_rows.extend(
                     lines
@@ -315,16 +373,22 @@ fn reconcile(store: &mut dyn Store, opts: &Options) -> Result<Vec<Check>, StoreE
                         .filter(|l| l.difference != Money::ZERO)
                         .map(line_row),
                 );
-                c.rows.extend(lines.iter().map(line_row));
+                if opts.all_rows {
+                    c.rows.extend(lines.iter().map(line_row));
+                }
             }
         }
-    }
-    let reconciled = totals.len() - no_baseline.len();
+        Ok(())
+    })?;
+    // Members stream in the database's order; every list is shown in email order.
+    c.offenders.sort();
+    c.failing_rows.sort();
+    c.rows.sort();
+    let reconciled = members - no_baseline.total;
     let mut notes = vec![format!("{reconciled} member(s) reconciled")];
-    if !nonzero.is_empty() {
+    if nonzero > 0 {
         notes.push(format!(
-            "{} with a nonzero opening balance (total {opening_total})",
-            nonzero.len()
+            "{nonzero} with a nonzero opening balance (total {opening_total})"
         ));
     }
     if !c.offenders.is_empty() {
@@ -337,31 +401,35 @@ fn reconcile(store: &mut dyn Store, opts: &Options) -> Result<Vec<Check>, StoreE
         notes.push(format!("{} member(s) differ", c.offenders.len()));
     }
     c.message = notes.join("; ");
+    differing.kept.sort();
+    differing.into_check(&mut c);
     let mut out = vec![c];
-    if !no_baseline.is_empty() {
+    if no_baseline.total > 0 {
         let mut w = Check::new(
             "no_baseline",
             &format!(
                 "{} capital account(s) not reconciled — no baseline (never imported by this tool)",
-                no_baseline.len()
+                no_baseline.total
             ),
         );
         w.status = Status::Warn;
         w.columns = vec!["member"];
-        w.rows = no_baseline.iter().map(|e| vec![e.clone()]).collect();
-        w.named = no_baseline;
+        no_baseline.kept.sort();
+        w.rows = no_baseline.kept.iter().map(|e| vec![e.clone()]).collect();
+        no_baseline.into_check(&mut w);
         out.push(w);
     }
-    if !negative.is_empty() {
+    if negative.total > 0 {
         let mut w = Check::new(
             "negative_openings",
             &format!(
                 "{} member(s) have a negative opening balance (their records explain more than their balance)",
-                negative.len()
+                negative.total
             ),
         );
         w.status = Status::Warn;
-        w.named = negative;
+        negative.kept.sort();
+        negative.into_check(&mut w);
         out.push(w);
     }
     Ok(out)

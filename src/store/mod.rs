@@ -23,8 +23,8 @@ use std::path::{Path, PathBuf};
 use uuid::Uuid;
 
 use crate::model::{
-    Account, Change, DigestSum, Member, MemberTotals, MissingContribution, Opening, Orphan, Period,
-    RecordedChange, RunRecord, StagedContribution,
+    Account, Change, DigestSum, HabitatTable, Member, MemberTotals, MissingContribution, Opening,
+    Orphan, Period, RecordedChange, RunRecord, StagedContribution,
 };
 use crate::money::Money;
 
@@ -215,6 +215,8 @@ impl TableCounts {
 pub enum ReadBackScope {
     Staged,
     Run(i64),
+    /// Every contribution: the table was empty before this run, which wrote them all.
+    All,
 }
 
 impl ReadBackScope {
@@ -225,6 +227,7 @@ impl ReadBackScope {
                 "FROM hm_stage s JOIN contributions c ON c.id = coalesce(s.existing_id, s.id)".into(),
                 Vec::new(),
             ),
+            ReadBackScope::All => ("FROM contributions c".into(), Vec::new()),
             ReadBackScope::Run(run_id) => (
                 C::sql(
                     "FROM {tool}imported_contributions k JOIN contributions c ON c.id = k.contribution_id
@@ -344,7 +347,10 @@ pub trait Store {
     ) -> Result<(), StoreError>;
 
     // --- verification ----------------------------------------------------------------------------
-    fn member_count(&mut self) -> Result<u64, StoreError>;
+    fn member_count(&mut self) -> Result<u64, StoreError> {
+        self.row_count(HabitatTable::Members)
+    }
+    fn row_count(&mut self, table: HabitatTable) -> Result<u64, StoreError>;
     /// Capital accounts whose member is not there: `(account id, member id)`.
     fn accounts_without_member(&mut self) -> Result<Vec<(Uuid, Uuid)>, StoreError>;
     /// Contributions whose member or period is not there: `(id, member id, period id)`.

@@ -250,6 +250,16 @@ impl PgStore {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
+    /// After a bulk insert, the planner's statistics still describe the table as it was (often
+    /// empty), and the checks and proof that follow would pick nested loops over a million rows.
+    /// `ANALYZE` samples the table in a fraction of a second, inside the transaction.
+    fn analyze_if_big(&mut self, rows: u64, tables: &str) -> Result<(), StoreError> {
+        if rows < 10_000 {
+            return Ok(());
+        }
+        self.exec("updating planner statistics", &format!("ANALYZE {tables}"))
+    }
+
     fn modified(
         &mut self,
         context: &str,
@@ -650,29 +660,38 @@ impl SqlConn for PgStore {
                 )
             }
             ContributionTarget::Final { run_id } => {
-                // COPY cannot feed two tables at once, so rows go in chunks: a chunk into
-                // contributions, then its bookkeeping rows, keeping memory bounded by the chunk.
+                // COPY cannot feed two tables at once, so rows go in chunks: a chunk streams into
+                // contributions straight from the source (parsing overlaps the server's work),
+                // keeping only each row's id and fingerprint, which then go into the tool's
+                // record. Memory is bounded by the chunk.
                 let mut total = 0;
-                let mut chunk = Vec::with_capacity(FINAL_CHUNK);
+                let mut keys: Vec<(Uuid, RowDigest)> = Vec::with_capacity(FINAL_CHUNK);
                 loop {
-                    chunk.clear();
-                    chunk.extend((&mut *rows).take(FINAL_CHUNK));
-                    if chunk.is_empty() {
+                    keys.clear();
+                    let mut chunk = (&mut *rows)
+                        .take(FINAL_CHUNK)
+                        .inspect(|c| keys.push((c.id, c.digest)))
+                        .peekable();
+                    if chunk.peek().is_none() {
+                        self.analyze_if_big(
+                            total,
+                            "contributions, habitat_migrate.imported_contributions",
+                        )?;
                         return Ok(total);
                     }
                     total += self.copy_in(
                         "writing contributions",
                         "contributions",
                         &COLUMNS,
-                        chunk.iter(),
-                        |w, c| write(w, c, false),
+                        chunk,
+                        |w, c| write(w, &c, false),
                     )?;
                     self.copy_in(
                         "recording imported contributions",
                         "habitat_migrate.imported_contributions",
                         &["contribution_id", "run_id", "row_digest"],
-                        chunk.iter(),
-                        |w, c| w.write(&[&c.id, &run_id, &&c.digest.0[..]]),
+                        keys.iter(),
+                        |w, (id, digest)| w.write(&[id, &run_id, &&digest.0[..]]),
                     )?;
                 }
             }
@@ -686,12 +705,14 @@ impl SqlConn for PgStore {
         columns: &[&str],
         rows: &mut dyn Iterator<Item = Vec<Value>>,
     ) -> Result<u64, StoreError> {
-        self.copy_in(context, table, columns, rows, |w, row| {
+        let n = self.copy_in(context, table, columns, rows, |w, row| {
             let values: Vec<PgValue<'_>> = row.iter().map(PgValue).collect();
             let refs: Vec<&(dyn ToSql + Sync)> =
                 values.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
             w.write(&refs)
-        })
+        })?;
+        self.analyze_if_big(n, table)?;
+        Ok(n)
     }
 }
 

@@ -1026,8 +1026,12 @@ impl<E: Engine> Store for E {
         write_openings(self, run_id, Timestamp::now(), openings)
     }
 
-    fn member_count(&mut self) -> Result<u64, StoreError> {
-        count(self, "counting members", "SELECT count(*) FROM members")
+    fn row_count(&mut self, table: HabitatTable) -> Result<u64, StoreError> {
+        count(
+            self,
+            "counting rows",
+            &format!("SELECT count(*) FROM {}", table.name()),
+        )
     }
 
     fn accounts_without_member(&mut self) -> Result<Vec<(Uuid, Uuid)>, StoreError> {
