@@ -1,94 +1,125 @@
 #!/usr/bin/env bash
-# Whole-command benchmark: validate and migrate a generated bundle into PostgreSQL and SQLite, and,
-# in the same run, load the same rows with the databases' own bulk loaders as a baseline:
-# `psql \copy` (text COPY) and `sqlite3 .import`, straight into the same tables, ids resolved
-# beforehand. Runs alternate their order; the summary gives medians, rows per second, ratios to the
-# baseline and the client's peak memory (GNU time's maximum RSS).
+# Whole-command benchmark of habitat-migrate against the databases' own bulk loaders, measured in
+# the same run on the same rows.
 #
-#   bench/run.sh [MEMBERS] [RUNS]        defaults: 100000 members (1.2 M rows), 3 runs
+#   bench/run.sh [MEMBERS ...]        default: 10000 100000   (each member: 12 rows)
+#   RUNS=3 STEPS="pg sqlite validate" bench/run.sh 1000000
 #
-# Needs python3, psql, sqlite3, GNU time (/usr/bin/time) and a PostgreSQL server
-# (HM_BENCH_PG_ADMIN_URL, default postgres://postgres@127.0.0.1:5432/postgres). Data goes to
-# bench-data/ (ignored by git). Figures depend on the machine: rerun before quoting them.
+# For each size it generates a bundle with `habitat-migrate gen` (and its "1% of rows changed"
+# variant, bench/vary.py), resolves the ids a plain loader cannot know (bench/resolve.py:
+# time-ordered UUIDs, as a real load makes them), and then, RUNS times, alternating the order of
+# the two databases:
+#   pg_copy        psql: text COPY of the four files straight into the tables (the baseline)
+#   pg_script      psql: COPY into TEMP staging, then INSERT … SELECT … ON CONFLICT (a plain script)
+#   pg_migrate     habitat-migrate migrate BUNDLE on a database that has just had `db init`
+#   pg_rerun       the same migrate again: nothing changes
+#   pg_1pct        migrate of the variant with 1% of rows changed (backup included)
+#   sqlite3_import sqlite3 .import into TEMP tables + INSERT … SELECT, one transaction (baseline)
+#   sqlite_migrate, sqlite_rerun, sqlite_1pct   as for PostgreSQL, on a SQLite file
+#   validate       habitat-migrate validate-source on the bundle
+# Each step's wall time and peak resident memory (GNU time) go to bench-data/results.tsv; every
+# load is checked for the full row count. bench/summary.py then writes the table (medians, rows/s,
+# ratio to the baseline, peak RSS) into bench/README.md and plots bench/scaling.png.
+#
+# Needs python3, psql, sqlite3, GNU time and a PostgreSQL server (HM_BENCH_PG_ADMIN_URL, default
+# postgres://postgres@127.0.0.1:5432/postgres). Data goes to bench-data/ (ignored by git).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-MEMBERS=${1:-100000}
-RUNS=${2:-3}
+SIZES=("$@")
+[ ${#SIZES[@]} -gt 0 ] || SIZES=(10000 100000)
+RUNS=${RUNS:-3}
+STEPS=${STEPS:-"pg sqlite validate"}
 PG_ADMIN=${HM_BENCH_PG_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 PG_DB="${PG_ADMIN%/*}/hm_bench"
-BIN=target/release/habitat-migrate
-WORK=bench-data/$MEMBERS
-mkdir -p "$WORK"
-RESULTS=$WORK/results.tsv
-: > "$RESULTS"
+BIN=$PWD/target/release/habitat-migrate
+RESULTS=bench-data/results.tsv
+mkdir -p bench-data
+[ -f "$RESULTS" ] || printf 'size\trows\tstep\tseconds\trss_kb\n' > "$RESULTS"
 
 cargo build --release --locked --quiet
-if [ ! -f "$WORK/bundle/contributions.csv" ]; then
-    "$BIN" gen --members "$MEMBERS" --out "$WORK/bundle" > /dev/null
-fi
-if [ ! -f "$WORK/resolved/sqlite_contributions.csv" ]; then
-    python3 bench/resolve.py "$WORK/bundle" "$WORK/resolved"
-fi
-ROWS=$(( $(cat "$WORK"/bundle/*.csv | wc -l) - 4 ))
 
-timed() {
-    local name=$1
-    shift
-    if ! /usr/bin/time -f "%e %M" -o "$WORK/time.txt" "$@" > "$WORK/last.out" 2> "$WORK/last.err"; then
-        echo "bench: $name failed:" >&2
-        tail -20 "$WORK/last.err" >&2
-        exit 1
+for MEMBERS in "${SIZES[@]}"; do
+    WORK=bench-data/$MEMBERS
+    mkdir -p "$WORK"
+    if [ ! -f "$WORK/bundle/contributions.csv" ]; then
+        "$BIN" gen --members "$MEMBERS" --out "$WORK/bundle" > /dev/null
     fi
-    local secs rss
-    read -r secs rss < <(tail -n 1 "$WORK/time.txt")
-    printf '%s\t%s\t%s\n' "$name" "$secs" "$rss" >> "$RESULTS"
-    printf '  %-16s %8ss  %8s KB\n' "$name" "$secs" "$rss"
-}
-
-fresh_pg() {
-    psql "$PG_ADMIN" -X -q -c "DROP DATABASE IF EXISTS hm_bench WITH (FORCE)" -c "CREATE DATABASE hm_bench"
-    "$BIN" --database-url "$PG_DB" db init > /dev/null
-}
-
-fresh_sqlite() {
-    rm -f "$WORK"/bench.db "$WORK"/bench.db-*
-    "$BIN" --database-url "sqlite://$WORK/bench.db" db init > /dev/null
-}
-
-expect_count() {
-    local got=$1
-    if [ "$got" != "$ROWS" ]; then
-        echo "bench: expected $ROWS rows, found $got" >&2
-        exit 1
+    if [ ! -f "$WORK/bundle_1pct/contributions.csv" ]; then
+        python3 bench/vary.py "$WORK/bundle" "$WORK/bundle_1pct" > /dev/null
     fi
-}
+    if [ ! -f "$WORK/resolved/sqlite_contributions.csv" ]; then
+        python3 bench/resolve.py "$WORK/bundle" "$WORK/resolved"
+    fi
+    ROWS=$(( $(cat "$WORK"/bundle/*.csv | wc -l) - 4 ))
+    R=$PWD/$WORK/resolved
 
-pg_rows() {
-    psql "$PG_DB" -X -At -c "SELECT (SELECT count(*) FROM members) + (SELECT count(*) FROM capital_accounts)
+    timed() {
+        local name=$1
+        shift
+        if ! /usr/bin/time -f "%e %M" -o "$WORK/time.txt" "$@" > "$WORK/last.out" 2> "$WORK/last.err"; then
+            echo "bench: $name failed:" >&2
+            tail -n 20 "$WORK/last.err" "$WORK/last.out" >&2
+            exit 1
+        fi
+        local secs rss
+        read -r secs rss < <(tail -n 1 "$WORK/time.txt")
+        printf '%s\t%s\t%s\t%s\t%s\n' "$MEMBERS" "$ROWS" "$name" "$secs" "$rss" >> "$RESULTS"
+        printf '  %-16s %8ss  %8s KB\n' "$name" "$secs" "$rss"
+    }
+
+    fresh_pg() {
+        psql "$PG_ADMIN" -X -q -c "DROP DATABASE IF EXISTS hm_bench WITH (FORCE)" -c "CREATE DATABASE hm_bench"
+        "$BIN" --database-url "$PG_DB" db init > /dev/null
+    }
+
+    fresh_sqlite() {
+        rm -f "$WORK"/bench.db "$WORK"/bench.db-*
+        "$BIN" --database-url "sqlite://$WORK/bench.db" db init > /dev/null
+    }
+
+    expect_count() {
+        if [ "$1" != "$ROWS" ]; then
+            echo "bench: expected $ROWS rows, found $1" >&2
+            exit 1
+        fi
+    }
+
+    COUNT="SELECT (SELECT count(*) FROM members) + (SELECT count(*) FROM capital_accounts)
         + (SELECT count(*) FROM allocation_periods) + (SELECT count(*) FROM contributions)"
-}
+    pg_rows() { psql "$PG_DB" -X -At -c "$COUNT"; }
+    sqlite_rows() { sqlite3 "$WORK/bench.db" "$COUNT"; }
 
-sqlite_rows() {
-    sqlite3 "$WORK/bench.db" "SELECT (SELECT count(*) FROM members) + (SELECT count(*) FROM capital_accounts)
-        + (SELECT count(*) FROM allocation_periods) + (SELECT count(*) FROM contributions)"
-}
-
-R=$WORK/resolved
-cat > "$WORK/copy.psql" <<SQL
+    cat > "$WORK/copy.psql" <<SQL
 \\copy allocation_periods (id, name, description, start_date, end_date, status) from '$R/pg_periods.csv' with (format csv, header true)
 \\copy members (id, email, display_name, ens_name, role, status, joined_at) from '$R/pg_members.csv' with (format csv, header true)
 \\copy capital_accounts (id, member_id, balance, tax_basis, notes) from '$R/pg_capital_accounts.csv' with (format csv, header true)
 \\copy contributions (id, member_id, period_id, contribution_type, amount, description, status, approved_at) from '$R/pg_contributions.csv' with (format csv, header true)
 SQL
 
-# sqlite3 .import cannot write NULL, so rows pass through TEMP tables and one INSERT … SELECT each,
-# all in one transaction, with the same pragmas the tool uses.
-cat > "$WORK/import.sqlite" <<SQL
+    # The plain script a DBA would write: staging tables, then one INSERT … SELECT per table.
+    cat > "$WORK/script.psql" <<SQL
+CREATE TEMP TABLE s_periods (LIKE allocation_periods INCLUDING DEFAULTS);
+CREATE TEMP TABLE s_members (LIKE members INCLUDING DEFAULTS);
+CREATE TEMP TABLE s_accounts (LIKE capital_accounts INCLUDING DEFAULTS);
+CREATE TEMP TABLE s_contributions (LIKE contributions INCLUDING DEFAULTS);
+\\copy s_periods (id, name, description, start_date, end_date, status) from '$R/pg_periods.csv' with (format csv, header true)
+\\copy s_members (id, email, display_name, ens_name, role, status, joined_at) from '$R/pg_members.csv' with (format csv, header true)
+\\copy s_accounts (id, member_id, balance, tax_basis, notes) from '$R/pg_capital_accounts.csv' with (format csv, header true)
+\\copy s_contributions (id, member_id, period_id, contribution_type, amount, description, status, approved_at) from '$R/pg_contributions.csv' with (format csv, header true)
+INSERT INTO allocation_periods SELECT * FROM s_periods ON CONFLICT (name) DO UPDATE SET description = EXCLUDED.description;
+INSERT INTO members SELECT * FROM s_members ON CONFLICT (email) DO UPDATE SET display_name = EXCLUDED.display_name;
+INSERT INTO capital_accounts SELECT * FROM s_accounts ON CONFLICT (member_id) DO UPDATE SET balance = EXCLUDED.balance;
+INSERT INTO contributions SELECT * FROM s_contributions ON CONFLICT (id) DO NOTHING;
+SQL
+
+    # sqlite3 .import cannot write NULL, so rows pass through TEMP tables and one INSERT … SELECT
+    # each, all in one transaction, with the pragmas the tool uses.
+    cat > "$WORK/import.sqlite" <<SQL
 PRAGMA foreign_keys = ON;
 PRAGMA journal_mode = WAL;
 PRAGMA synchronous = FULL;
-PRAGMA cache_size = -262144;
+PRAGMA cache_size = -65536;
 PRAGMA temp_store = MEMORY;
 BEGIN IMMEDIATE;
 CREATE TEMP TABLE s_periods (id, name, description, start_date, end_date, status);
@@ -110,54 +141,62 @@ INSERT INTO contributions (id, member_id, period_id, contribution_type, amount, 
 COMMIT;
 SQL
 
-echo "bench: $ROWS rows ($MEMBERS members), $RUNS runs; results in $RESULTS"
-for i in $(seq 1 "$RUNS"); do
-    echo "run $i"
-    timed validate "$BIN" --database-url "sqlite://$WORK/none.db" validate-source \
-        --members "$WORK/bundle/members.csv" --capital-accounts "$WORK/bundle/capital_accounts.csv" \
-        --contributions "$WORK/bundle/contributions.csv" --periods "$WORK/bundle/periods.csv"
-    order="pg_copy pg_migrate sqlite_import sqlite_migrate"
-    if [ $((i % 2)) -eq 0 ]; then order="sqlite_migrate sqlite_import pg_migrate pg_copy"; fi
-    for step in $order; do
-        case $step in
-        pg_copy)
-            fresh_pg
-            timed psql_copy psql "$PG_DB" -X -q -1 -v ON_ERROR_STOP=1 -f "$WORK/copy.psql"
-            expect_count "$(pg_rows)" ;;
-        pg_migrate)
-            fresh_pg
-            rm -rf "$WORK/backups" "$WORK/logs"
-            timed pg_migrate "$BIN" --database-url "$PG_DB" --backup-dir "$WORK/backups" \
-                --log-dir "$WORK/logs" migrate "$WORK/bundle"
-            expect_count "$(pg_rows)" ;;
-        sqlite_import)
-            fresh_sqlite
-            timed sqlite3_import sqlite3 "$WORK/bench.db" ".read $WORK/import.sqlite"
-            expect_count "$(sqlite_rows)" ;;
-        sqlite_migrate)
-            fresh_sqlite
-            rm -rf "$WORK/backups" "$WORK/logs"
-            timed sqlite_migrate "$BIN" --database-url "sqlite://$WORK/bench.db" --backup-dir "$WORK/backups" \
-                --log-dir "$WORK/logs" migrate "$WORK/bundle"
-            expect_count "$(sqlite_rows)" ;;
-        esac
+    # /usr/bin/time runs programs, not shell functions: the migrate command line, for a URL.
+    migrate_args() { # url bundle
+        echo "$BIN --database-url $1 migrate $2 --backup-dir $WORK/backups --log-dir $WORK/logs"
+    }
+
+    pg_steps() {
+        fresh_pg
+        timed pg_copy psql "$PG_DB" -X -q -1 -v ON_ERROR_STOP=1 -f "$WORK/copy.psql"
+        expect_count "$(pg_rows)"
+        fresh_pg
+        timed pg_script psql "$PG_DB" -X -q -1 -v ON_ERROR_STOP=1 -f "$WORK/script.psql"
+        expect_count "$(pg_rows)"
+        fresh_pg
+        rm -rf "$WORK/backups" "$WORK/logs"
+        timed pg_migrate $(migrate_args "$PG_DB" "$WORK/bundle")
+        expect_count "$(pg_rows)"
+        timed pg_rerun $(migrate_args "$PG_DB" "$WORK/bundle")
+        grep -q "Nothing changed" "$WORK/last.out"
+        timed pg_1pct $(migrate_args "$PG_DB" "$WORK/bundle_1pct")
+        expect_count "$(pg_rows)"
+    }
+
+    sqlite_steps() {
+        fresh_sqlite
+        timed sqlite3_import sqlite3 "$WORK/bench.db" ".read $WORK/import.sqlite"
+        expect_count "$(sqlite_rows)"
+        fresh_sqlite
+        rm -rf "$WORK/backups" "$WORK/logs"
+        timed sqlite_migrate $(migrate_args "sqlite://$WORK/bench.db" "$WORK/bundle")
+        expect_count "$(sqlite_rows)"
+        timed sqlite_rerun $(migrate_args "sqlite://$WORK/bench.db" "$WORK/bundle")
+        grep -q "Nothing changed" "$WORK/last.out"
+        timed sqlite_1pct $(migrate_args "sqlite://$WORK/bench.db" "$WORK/bundle_1pct")
+        expect_count "$(sqlite_rows)"
+    }
+
+    validate_step() {
+        timed validate "$BIN" --database-url "sqlite://$WORK/none.db" validate-source \
+            --members "$WORK/bundle/members.csv" --capital-accounts "$WORK/bundle/capital_accounts.csv" \
+            --contributions "$WORK/bundle/contributions.csv" --periods "$WORK/bundle/periods.csv"
+    }
+
+    echo "bench: $ROWS rows ($MEMBERS members), $RUNS run(s): $STEPS"
+    for i in $(seq 1 "$RUNS"); do
+        echo "run $i"
+        order="$STEPS"
+        # Alternate which database goes first, so neither always runs on a warm machine.
+        if [ $((i % 2)) -eq 0 ]; then order=$(echo "$STEPS" | tr ' ' '\n' | tac | tr '\n' ' '); fi
+        for step in $order; do
+            case $step in
+            pg) pg_steps ;;
+            sqlite) sqlite_steps ;;
+            validate) validate_step ;;
+            esac
+        done
     done
 done
 
-python3 - "$RESULTS" "$ROWS" <<'PY'
-import statistics, sys
-rows = int(sys.argv[2])
-data = {}
-for line in open(sys.argv[1]):
-    name, secs, rss = line.split("\t")
-    data.setdefault(name, []).append((float(secs), int(rss)))
-med = {k: statistics.median(s for s, _ in v) for k, v in data.items()}
-base = {"pg_migrate": "psql_copy", "sqlite_migrate": "sqlite3_import"}
-print(f"\n{'step':<16}{'runs':>5}{'median s':>10}{'rows/s':>10}{'vs baseline':>13}{'peak RSS MB':>13}")
-for k in ["validate", "psql_copy", "pg_migrate", "sqlite3_import", "sqlite_migrate"]:
-    if k not in data:
-        continue
-    ratio = f"{med[k] / med[base[k]]:.2f}x" if k in base else ""
-    rss = max(r for _, r in data[k]) / 1024
-    print(f"{k:<16}{len(data[k]):>5}{med[k]:>10.2f}{rows / med[k]:>10.0f}{ratio:>13}{rss:>13.0f}")
-PY
+python3 bench/summary.py "$RESULTS" bench/README.md bench/scaling.png

@@ -563,10 +563,11 @@ fn in_transaction(
         // Nothing was written: the database is as the checks before the run found it.
         before.clone()
     } else if opts.verify {
-        Some(verify::run_with(
+        Some(verify::run_after(
             store,
             &verify::Options::default(),
             Some(&mut |t| deriver.derive(t)),
+            before.as_ref(),
         )?)
     } else {
         store.for_each_member_totals(&mut |t| deriver.derive(&t).map(|_| ()))?;
@@ -695,30 +696,55 @@ impl ContributionPlan {
     }
 }
 
-/// Streams the file's contributions through the resolver, adding each row's fingerprint to `sum`
-/// and showing progress.
-fn resolved_rows<'a>(
+/// Rows per batch handed from the reading thread to the writing one.
+const BATCH: usize = 1024;
+
+/// Streams the file's contributions, resolved and fingerprinted, into `consume`, and returns what
+/// it returned with the fingerprint sum of every row.
+///
+/// Reading, parsing, resolving and fingerprinting run on a thread of their own, a few batches
+/// ahead of the writer: with SQLite in-process the database then works on one core while the
+/// file is read on the other, and PostgreSQL is never kept waiting for the next rows.
+fn with_resolved_rows<T>(
     f: &SourceFile,
-    resolver: &'a plan::ContributionResolver<'a>,
-    sum: &'a mut DigestSum,
-    error: &'a mut Option<StoreError>,
-    bar: &'a ProgressBar,
-) -> Result<impl Iterator<Item = StagedContribution> + 'a, ImportError> {
-    let mut source = validate::rows(f, validate::parse_contribution)?;
-    Ok(std::iter::from_fn(move || {
-        let row = source.next()?;
-        bar.inc(1);
-        match resolver.resolve(&row) {
-            Ok(staged) => {
+    resolver: &plan::ContributionResolver<'_>,
+    bar: &ProgressBar,
+    consume: impl FnOnce(&mut dyn Iterator<Item = StagedContribution>) -> Result<T, StoreError>,
+) -> Result<(T, DigestSum), ImportError> {
+    let source = validate::rows(f, validate::parse_contribution)?;
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<StagedContribution>>(8);
+        let reader = scope.spawn(move || -> Result<DigestSum, StoreError> {
+            let mut sum = DigestSum::default();
+            let mut batch = Vec::with_capacity(BATCH);
+            for row in source {
+                let staged = resolver.resolve(&row)?;
                 sum.add(staged.digest);
-                Some(staged)
+                batch.push(staged);
+                if batch.len() == BATCH {
+                    bar.inc(BATCH as u64);
+                    if tx
+                        .send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))
+                        .is_err()
+                    {
+                        // The writer stopped (its error is the one reported).
+                        return Ok(sum);
+                    }
+                }
             }
-            Err(e) => {
-                *error = Some(e);
-                None
-            }
-        }
-    }))
+            bar.inc(batch.len() as u64);
+            let _ = tx.send(batch);
+            Ok(sum)
+        });
+        let mut rows = rx.into_iter().flatten();
+        let consumed = consume(&mut rows);
+        drop(rows);
+        let read = reader
+            .join()
+            .map_err(|_| StoreError::Other("the thread reading contributions failed".into()))?;
+        let value = consumed?;
+        Ok((value, read?))
+    })
 }
 
 /// Plans the contributions: stages and matches them unless every row is new, and applies the
@@ -741,15 +767,9 @@ fn plan_contributions(
         return Ok(ContributionPlan::Fresh { rows, empty });
     }
     let bar = progress(opts.progress, rows, "planning");
-    let mut sum = DigestSum::default();
-    let mut error = None;
-    let mut staged_rows = resolved_rows(f, resolver, &mut sum, &mut error, &bar)?;
-    let counts = store.stage_contributions(&mut staged_rows)?;
-    drop(staged_rows);
+    let (counts, sum) =
+        with_resolved_rows(f, resolver, &bar, |rows| store.stage_contributions(rows))?;
     bar.finish_and_clear();
-    if let Some(e) = error {
-        return Err(e.into());
-    }
     report.contribution_digest = Some(sum);
     if counts.missing > 0 {
         report.corrections.missing = store.missing_contributions()?;
@@ -782,15 +802,10 @@ fn apply_contributions(
     match plan {
         ContributionPlan::Fresh { rows, empty } => {
             let bar = progress(opts.progress, rows, "contributions");
-            let mut sum = DigestSum::default();
-            let mut error = None;
-            let mut source = resolved_rows(f, resolver, &mut sum, &mut error, &bar)?;
-            let inserted = store.insert_new_contributions(run_id, &mut source)?;
-            drop(source);
+            let (inserted, sum) = with_resolved_rows(f, resolver, &bar, |rows| {
+                store.insert_new_contributions(run_id, rows)
+            })?;
             bar.finish_and_clear();
-            if let Some(e) = error {
-                return Err(e.into());
-            }
             report.contribution_digest = Some(sum);
             // Every row was new. Marking every known account as having had contributions added
             // re-derives only members who have no contribution at all, whose opening balance is

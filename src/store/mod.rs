@@ -361,6 +361,9 @@ pub trait Store {
     /// Every other row that refers to a row that is not there (allocations, `approved_by`, the
     /// tool's opening balances).
     fn orphans(&mut self) -> Result<Vec<Orphan>, StoreError>;
+    /// Whether the database refuses, for every row this connection writes, a reference the
+    /// checks above look for: each is a foreign key that is declared and enforced.
+    fn references_enforced(&mut self) -> Result<bool, StoreError>;
 
     // --- runs -----------------------------------------------------------------------------------
     /// Inserts a run (inside the current transaction) and returns its number.

@@ -384,6 +384,29 @@ impl Engine for PgStore {
         Ok(sum)
     }
 
+    fn enforced_foreign_keys(&mut self) -> Result<Vec<(String, String, String)>, StoreError> {
+        // Validated single-column foreign keys whose triggers are all enabled (DISABLE TRIGGER
+        // ALL would switch the check off), in a session that fires them (replication role
+        // `replica` skips them).
+        let rows = self
+            .client
+            .query(
+                "SELECT c.conrelid::regclass::text, a.attname::text, c.confrelid::regclass::text
+                   FROM pg_constraint c
+                   JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+                  WHERE c.contype = 'f' AND c.convalidated AND cardinality(c.conkey) = 1
+                    AND current_setting('session_replication_role') = 'origin'
+                    AND NOT EXISTS (SELECT 1 FROM pg_trigger t
+                                     WHERE t.tgconstraint = c.oid AND t.tgenabled = 'D')",
+                &[],
+            )
+            .map_err(self.err("reading foreign keys"))?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
+    }
+
     fn insert_run(&mut self, run: &RunRecord) -> Result<i64, StoreError> {
         let row = self
             .client

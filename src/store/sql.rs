@@ -584,6 +584,9 @@ pub(crate) trait Engine: SqlConn {
     fn record_migration(&mut self, m: &Migration, how: &str) -> Result<(), StoreError>;
 
     fn contributions_digest(&mut self, scope: ReadBackScope) -> Result<DigestSum, StoreError>;
+    /// Which `(table, column, referenced table)` foreign keys the database enforces for rows this
+    /// connection writes.
+    fn enforced_foreign_keys(&mut self) -> Result<Vec<(String, String, String)>, StoreError>;
     fn insert_run(&mut self, run: &RunRecord) -> Result<i64, StoreError>;
     fn finish_run(&mut self, run: &RunRecord) -> Result<(), StoreError>;
 
@@ -1131,6 +1134,15 @@ impl<E: Engine> Store for E {
         Ok(out)
     }
 
+    fn references_enforced(&mut self) -> Result<bool, StoreError> {
+        let found = self.enforced_foreign_keys()?;
+        Ok(REFERENCES.iter().all(|(t, c, r)| {
+            found
+                .iter()
+                .any(|(ft, fc, fr)| ft.ends_with(t) && fc == c && fr.ends_with(r))
+        }))
+    }
+
     fn insert_run(&mut self, run: &RunRecord) -> Result<i64, StoreError> {
         Engine::insert_run(self, run)
     }
@@ -1209,6 +1221,17 @@ impl<E: Engine> Store for E {
         Engine::restore_backup(self, path)
     }
 }
+
+/// The references the checks look for: `(table, column, referenced table)`.
+const REFERENCES: &[(&str, &str, &str)] = &[
+    ("capital_accounts", "member_id", "members"),
+    ("contributions", "member_id", "members"),
+    ("contributions", "period_id", "allocation_periods"),
+    ("contributions", "approved_by", "members"),
+    ("allocations", "member_id", "members"),
+    ("allocations", "period_id", "allocation_periods"),
+    ("opening_balances", "member_id", "members"),
+];
 
 /// The run columns as [`read_run`] expects them; JSON columns as text (jsonb on PostgreSQL).
 const RUN_COLUMNS: &str = "id, started_at, finished_at, command, invoked_by, tool_version, database_url, dry_run, outcome, message, backup_file, CAST(sources AS TEXT), CAST(counts AS TEXT)";
