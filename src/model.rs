@@ -69,10 +69,26 @@ impl ContributionValues {
         out
     }
 
-    /// The fingerprint of these values.
+    /// The fingerprint of these values: what a correction compares to tell whether someone
+    /// changed the row since the tool wrote it (an approver set in Habitat included).
     pub fn digest(&self) -> RowDigest {
         let bytes: [u8; 16] = Md5::digest(self.canonical_text().as_bytes()).into();
         RowDigest(bytes)
+    }
+
+    /// The fingerprint of the values a source file gives (no approver): what the read-back proof
+    /// compares, so an approval recorded in Habitat does not make a re-import's proof fail. For a
+    /// row the tool writes (never with an approver) it equals [`ContributionValues::digest`].
+    pub fn source_digest(&self) -> RowDigest {
+        if self.approved_by.is_none() {
+            return self.digest();
+        }
+        ContributionValues {
+            approved_by: None,
+            description: self.description.clone(),
+            ..*self
+        }
+        .digest()
     }
 }
 

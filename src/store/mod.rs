@@ -223,8 +223,14 @@ impl ReadBackScope {
     /// The `FROM` clause (aliasing the contributions `c`) and its parameters.
     pub(crate) fn sql_from<C: sql::SqlConn>(self) -> (String, Vec<sql::Value>) {
         match self {
+            // The rows the run wrote; the ones it matched unchanged are proved by the match.
             ReadBackScope::Staged => (
-                "FROM hm_stage s JOIN contributions c ON c.id = coalesce(s.existing_id, s.id)".into(),
+                format!(
+                    "FROM hm_plan p JOIN hm_stage s ON s.line = p.line
+                     JOIN contributions c ON c.id = coalesce(p.existing_id, s.id)
+                     WHERE {}",
+                    sql::WRITTEN
+                ),
                 Vec::new(),
             ),
             ReadBackScope::All => ("FROM contributions c".into(), Vec::new()),

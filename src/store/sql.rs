@@ -183,22 +183,34 @@ pub struct StagedCounts {
     pub missing: u64,
 }
 
+/// The plan of the staged rows, in one statement: every source row next to the earlier import it
+/// matches, and every earlier import that no source row matches (a full join).
+///
 /// A source row matches an earlier import of the tool with the same member, period, type, amount
 /// and description, paired by rank among identical rows (file order on one side, id order — which
 /// is import order, the ids being time-ordered — on the other), so two identical rows in the file
 /// match two identical earlier imports and a third is new. Only (member, period) pairs the file
 /// covers are looked at: a file per quarter leaves the other quarters alone.
-const MATCH: &str = "
-UPDATE hm_stage SET existing_id = m.id
-FROM (
-  SELECT s.line, e.id
-  FROM (SELECT line, member_id, period_id, contribution_type, amount,
+///
+/// `hm_plan` is kept narrow (it has a row per source row): `line` (NULL: an earlier import the
+/// source no longer lists), `existing_id` (NULL: a new row), `changed` (the source changes the
+/// matched row's status or approval date) and the source row's `proof` (the prefix of its
+/// fingerprint, what the read-back counts for a row matched unchanged). The rest stays in
+/// `hm_stage`, joined by line where needed.
+const PLAN: &str = "
+CREATE TEMP TABLE hm_plan AS
+SELECT s.line, e.id AS existing_id,
+       (e.id IS NOT NULL AND s.line IS NOT NULL
+        AND (e.status IS DISTINCT FROM s.status OR e.approved_at IS DISTINCT FROM s.approved_at)) AS changed,
+       s.proof
+  FROM (SELECT line, member_id, period_id, contribution_type, amount, status, approved_at, proof,
                coalesce(description, '') AS d, description IS NULL AS dn,
                row_number() OVER (PARTITION BY member_id, period_id, contribution_type, amount, description
                                   ORDER BY line) AS n
           FROM hm_stage) s
-  JOIN (SELECT c.id, c.member_id, c.period_id, c.contribution_type, c.amount,
-               coalesce(c.description, '') AS d, c.description IS NULL AS dn,
+  FULL JOIN
+       (SELECT c.id, c.member_id, c.period_id, c.contribution_type, c.amount, c.status,
+               c.approved_at, coalesce(c.description, '') AS d, c.description IS NULL AS dn,
                row_number() OVER (PARTITION BY c.member_id, c.period_id, c.contribution_type, c.amount, c.description
                                   ORDER BY c.id) AS n
           FROM contributions c
@@ -206,9 +218,10 @@ FROM (
           JOIN hm_stage_pairs p ON p.member_id = c.member_id AND p.period_id = c.period_id) e
     ON e.member_id = s.member_id AND e.period_id = s.period_id
    AND e.contribution_type = s.contribution_type AND e.amount = s.amount
-   AND e.d = s.d AND e.dn = s.dn AND e.n = s.n
-) m
-WHERE hm_stage.line = m.line";
+   AND e.d = s.d AND e.dn = s.dn AND e.n = s.n";
+
+/// The staged rows the plan writes: new ones and changed ones (`hm_stage s` with `hm_plan p`).
+pub(crate) const WRITTEN: &str = "p.line IS NOT NULL AND (p.existing_id IS NULL OR p.changed)";
 
 /// Stages the source rows and matches them against the tool's earlier imports. Nothing outside
 /// temporary tables is written.
@@ -218,46 +231,53 @@ pub(crate) fn stage_contributions<C: SqlConn>(
 ) -> Result<StagedCounts, StoreError> {
     let ctx = "planning contributions";
     c.create_stage()?;
-    let staged = c.insert_contributions(ContributionTarget::Stage, rows)?;
+    c.insert_contributions(ContributionTarget::Stage, rows)?;
     for stmt in [
-        // Records of contributions deleted behind the tool's back (there is no foreign key).
-        "DELETE FROM {tool}imported_contributions
-          WHERE NOT EXISTS (SELECT 1 FROM contributions c WHERE c.id = contribution_id)",
         "DROP TABLE IF EXISTS hm_stage_pairs",
         "CREATE TEMP TABLE hm_stage_pairs AS SELECT DISTINCT member_id, period_id FROM hm_stage",
-        "CREATE INDEX hm_stage_pairs_idx ON hm_stage_pairs (member_id, period_id)",
+        // Fresh statistics, or the planner takes the new tables for empty and loops.
         "ANALYZE hm_stage",
         "ANALYZE hm_stage_pairs",
-        MATCH,
-        "CREATE INDEX hm_stage_existing_idx ON hm_stage (existing_id)",
-        "DROP TABLE IF EXISTS hm_missing",
-        // Earlier imports in covered pairs that no source row matched.
-        "CREATE TEMP TABLE hm_missing AS
-         SELECT c.id FROM contributions c
-           JOIN {tool}imported_contributions k ON k.contribution_id = c.id
-           JOIN hm_stage_pairs p ON p.member_id = c.member_id AND p.period_id = c.period_id
-          WHERE NOT EXISTS (SELECT 1 FROM hm_stage s WHERE s.existing_id = c.id)",
+        "DROP TABLE IF EXISTS hm_plan",
+        PLAN,
     ] {
         c.execute(ctx, &C::sql(stmt), &[])?;
     }
-    let new = count(
-        c,
-        ctx,
-        "SELECT count(*) FROM hm_stage WHERE existing_id IS NULL",
+    let mut counts = StagedCounts::default();
+    let sql = "SELECT coalesce(sum(CASE WHEN line IS NOT NULL AND existing_id IS NULL THEN 1 ELSE 0 END), 0),
+                      coalesce(sum(CASE WHEN line IS NOT NULL AND existing_id IS NOT NULL THEN 1 ELSE 0 END), 0),
+                      coalesce(sum(CASE WHEN changed THEN 1 ELSE 0 END), 0),
+                      coalesce(sum(CASE WHEN line IS NULL THEN 1 ELSE 0 END), 0)
+                 FROM hm_plan";
+    c.query(ctx, sql, &[], &mut |r| {
+        let n = |i: usize| -> Result<u64, StoreError> { Ok(u64::try_from(r.int(i)?).unwrap_or(0)) };
+        counts = StagedCounts {
+            new: n(0)?,
+            matched: n(1)?,
+            changed: n(2)?,
+            missing: n(3)?,
+        };
+        Ok(())
+    })?;
+    Ok(counts)
+}
+
+/// The read-back's share of the staged rows the run matched and left unchanged: the match itself
+/// compared every source column of those rows with the database, so each counts with the
+/// fingerprint of its source row (`proof`, kept in the plan).
+pub(crate) fn unchanged_proof<C: SqlConn>(c: &mut C) -> Result<DigestSum, StoreError> {
+    let mut sum = DigestSum::default();
+    c.query(
+        "reading contributions back",
+        "SELECT proof FROM hm_plan WHERE line IS NOT NULL AND existing_id IS NOT NULL AND NOT changed",
+        &[],
+        &mut |r| {
+            sum.rows += 1;
+            sum.sum += i128::from(r.int(0)?);
+            Ok(())
+        },
     )?;
-    let changed = count(
-        c,
-        ctx,
-        "SELECT count(*) FROM hm_stage s JOIN contributions c ON c.id = s.existing_id
-          WHERE c.status IS DISTINCT FROM s.status OR c.approved_at IS DISTINCT FROM s.approved_at",
-    )?;
-    let missing = count(c, ctx, "SELECT count(*) FROM hm_missing")?;
-    Ok(StagedCounts {
-        new,
-        matched: staged - new,
-        changed,
-        missing,
-    })
+    Ok(sum)
 }
 
 /// The columns of a contribution as [`read_values`] expects them, prefixed by an alias.
@@ -281,21 +301,33 @@ pub(crate) fn read_values(r: &dyn ReadRow, at: usize) -> Result<ContributionValu
 pub(crate) fn missing_contributions<C: SqlConn>(
     c: &mut C,
 ) -> Result<Vec<MissingContribution>, StoreError> {
+    let ctx = "reading corrections";
+    for stmt in [
+        "DROP TABLE IF EXISTS hm_replacements",
+        // The first new source row of each member, period and type.
+        "CREATE TEMP TABLE hm_replacements AS
+         SELECT s.member_id, s.period_id, s.contribution_type, min(s.line) AS line
+           FROM hm_stage s
+          WHERE s.line IN (SELECT line FROM hm_plan WHERE line IS NOT NULL AND existing_id IS NULL)
+          GROUP BY s.member_id, s.period_id, s.contribution_type",
+    ] {
+        c.execute(ctx, stmt, &[])?;
+    }
     let sql = format!(
         "SELECT c.id, m.email, p.name, k.run_id, k.row_digest, r.line, r.amount, r.description, {VALUE_COLUMNS}
-           FROM hm_missing x
-           JOIN contributions c ON c.id = x.id
+           FROM hm_plan x
+           JOIN contributions c ON c.id = x.existing_id
            JOIN {{tool}}imported_contributions k ON k.contribution_id = c.id
            JOIN members m ON m.id = c.member_id
            JOIN allocation_periods p ON p.id = c.period_id
-           LEFT JOIN hm_stage r ON r.line = (
-                SELECT min(s.line) FROM hm_stage s
-                 WHERE s.existing_id IS NULL AND s.member_id = c.member_id
-                   AND s.period_id = c.period_id AND s.contribution_type = c.contribution_type)
+           LEFT JOIN hm_replacements f ON f.member_id = c.member_id AND f.period_id = c.period_id
+                 AND f.contribution_type = c.contribution_type
+           LEFT JOIN hm_stage r ON r.line = f.line
+          WHERE x.line IS NULL
           ORDER BY m.email, p.name, c.id"
     );
     let mut out = Vec::new();
-    c.query("reading corrections", &C::sql(&sql), &[], &mut |r| {
+    c.query(ctx, &C::sql(&sql), &[], &mut |r| {
         let replacement = match r.opt_int(5)? {
             Some(line) => Some(Replacement {
                 line: u64::try_from(line).unwrap_or(0),
@@ -344,14 +376,17 @@ pub(crate) fn apply_staged<C: SqlConn>(
 ) -> Result<AppliedContributions, StoreError> {
     let mut out = AppliedContributions::default();
     let mut updates = Vec::new();
+    // Every statement below first narrows the plan to the rows it writes (a few, usually), then
+    // finds them in the stage by line.
     let sql = format!(
-        "SELECT c.id, m.email, p.name, s.status, s.approved_at, {VALUE_COLUMNS}
-           FROM hm_stage s
-           JOIN contributions c ON c.id = s.existing_id
+        "SELECT c.id, m.email, per.name, s.status, s.approved_at, {VALUE_COLUMNS}
+           FROM hm_plan p
+           JOIN hm_stage s ON s.line = p.line
+           JOIN contributions c ON c.id = p.existing_id
            JOIN members m ON m.id = c.member_id
-           JOIN allocation_periods p ON p.id = c.period_id
-          WHERE c.status IS DISTINCT FROM s.status OR c.approved_at IS DISTINCT FROM s.approved_at
-          ORDER BY s.line"
+           JOIN allocation_periods per ON per.id = c.period_id
+          WHERE p.changed
+          ORDER BY p.line"
     );
     c.query("reading contribution updates", &sql, &[], &mut |r| {
         updates.push(ContributionUpdate {
@@ -365,26 +400,33 @@ pub(crate) fn apply_staged<C: SqlConn>(
         Ok(())
     })?;
     out.changes.extend(updates.iter().flat_map(|u| u.changes()));
+    let ctx = "updating contributions";
+    for stmt in [
+        "DROP TABLE IF EXISTS hm_changed",
+        "CREATE TEMP TABLE hm_changed AS
+         SELECT p.existing_id, s.status, s.approved_at, s.row_digest
+           FROM hm_plan p JOIN hm_stage s ON s.line = p.line WHERE p.changed",
+    ] {
+        c.execute(ctx, stmt, &[])?;
+    }
     out.updated = c.execute(
-        "updating contributions",
-        "UPDATE contributions SET status = s.status, approved_at = s.approved_at, updated_at = $1
-           FROM hm_stage s
-          WHERE contributions.id = s.existing_id
-            AND (contributions.status IS DISTINCT FROM s.status
-                 OR contributions.approved_at IS DISTINCT FROM s.approved_at)",
+        ctx,
+        "UPDATE contributions SET status = u.status, approved_at = u.approved_at, updated_at = $1
+           FROM hm_changed u WHERE contributions.id = u.existing_id",
         &[Value::Time(now)],
     )?;
-    // What the tool last wrote (or confirmed) is what a later correction compares against.
-    c.execute(
-        "recording contribution fingerprints",
-        &C::sql(
-            "UPDATE {tool}imported_contributions SET row_digest = s.row_digest
-               FROM hm_stage s
-              WHERE {tool}imported_contributions.contribution_id = s.existing_id
-                AND {tool}imported_contributions.row_digest IS DISTINCT FROM s.row_digest",
-        ),
-        &[],
-    )?;
+    // What the tool last wrote is what a later correction compares against: the rows it just
+    // updated, and rows imported before fingerprints were kept that the source confirms.
+    for stmt in [
+        "UPDATE {tool}imported_contributions SET row_digest = u.row_digest
+           FROM hm_changed u WHERE {tool}imported_contributions.contribution_id = u.existing_id",
+        "UPDATE {tool}imported_contributions SET row_digest = s.row_digest
+           FROM hm_plan p JOIN hm_stage s ON s.line = p.line
+          WHERE {tool}imported_contributions.row_digest IS NULL
+            AND {tool}imported_contributions.contribution_id = p.existing_id",
+    ] {
+        c.execute("recording contribution fingerprints", &C::sql(stmt), &[])?;
+    }
     if delete_missing {
         let missing = missing_contributions(c)?;
         out.changes
@@ -393,36 +435,59 @@ pub(crate) fn apply_staged<C: SqlConn>(
         out.removed_members = removed.into_iter().collect();
         out.deleted = c.execute(
             "deleting corrected contributions",
-            "DELETE FROM contributions WHERE id IN (SELECT id FROM hm_missing)",
+            "DELETE FROM contributions WHERE id IN (SELECT existing_id FROM hm_plan WHERE line IS NULL)",
+            &[],
+        )?;
+        c.execute(
+            "deleting corrected contributions",
+            &C::sql(
+                "DELETE FROM {tool}imported_contributions
+                  WHERE contribution_id IN (SELECT existing_id FROM hm_plan WHERE line IS NULL)",
+            ),
             &[],
         )?;
     }
+    let new_lines = "(SELECT line FROM hm_plan WHERE line IS NOT NULL AND existing_id IS NULL)";
     out.inserted = c.execute(
         "inserting contributions",
-        "INSERT INTO contributions (id, member_id, period_id, contribution_type, amount, description, status, approved_at)
-         SELECT id, member_id, period_id, contribution_type, amount, description, status, approved_at
-           FROM hm_stage WHERE existing_id IS NULL ORDER BY line",
+        &format!(
+            "INSERT INTO contributions (id, member_id, period_id, contribution_type, amount, description, status, approved_at)
+             SELECT id, member_id, period_id, contribution_type, amount, description, status, approved_at
+               FROM hm_stage WHERE line IN {new_lines} ORDER BY line"
+        ),
         &[],
     )?;
     c.execute(
         "recording imported contributions",
-        &C::sql(
-            "INSERT INTO {tool}imported_contributions (contribution_id, run_id, row_digest)
-             SELECT id, $1, row_digest FROM hm_stage WHERE existing_id IS NULL",
-        ),
+        &C::sql(&format!(
+            "INSERT INTO {{tool}}imported_contributions (contribution_id, run_id, row_digest)
+             SELECT id, $1, row_digest FROM hm_stage WHERE line IN {new_lines}"
+        )),
         &[Value::Int(run_id)],
     )?;
     out.added_members = uuids(
         c,
         "planning opening balances",
-        "SELECT DISTINCT member_id FROM hm_stage WHERE existing_id IS NULL",
+        &format!("SELECT DISTINCT member_id FROM hm_stage WHERE line IN {new_lines}"),
     )?;
     let matched = count(
         c,
         "counting contributions",
-        "SELECT count(*) FROM hm_stage WHERE existing_id IS NOT NULL",
+        "SELECT count(*) FROM hm_plan WHERE line IS NOT NULL AND existing_id IS NOT NULL",
     )?;
     out.unchanged = matched - out.updated;
+    if out.inserted > 0 || out.updated > 0 || out.deleted > 0 {
+        // Records of contributions deleted behind the tool's back (there is no foreign key to
+        // take them along): they match nothing, and a run that writes anyway clears them.
+        c.execute(
+            "recording imported contributions",
+            &C::sql(
+                "DELETE FROM {tool}imported_contributions
+                  WHERE NOT EXISTS (SELECT 1 FROM contributions c WHERE c.id = contribution_id)",
+            ),
+            &[],
+        )?;
+    }
     Ok(out)
 }
 

@@ -293,9 +293,13 @@ impl Engine for SqliteStore {
         let sql = format!(
             "SELECT c.member_id, c.period_id, c.contribution_type, c.amount, c.description, c.status, c.approved_at, c.approved_by {from}"
         );
-        let mut sum = DigestSum::default();
+        let mut sum = if scope == ReadBackScope::Staged {
+            sql::unchanged_proof(self)?
+        } else {
+            DigestSum::default()
+        };
         self.query("reading contributions back", &sql, &params, &mut |r| {
-            sum.add(sql::read_values(r, 0)?.digest());
+            sum.add(sql::read_values(r, 0)?.source_digest());
             Ok(())
         })?;
         Ok(sum)
@@ -471,7 +475,7 @@ impl Engine for SqliteStore {
 
 /// Rows per multi-row INSERT (well within SQLite's 32,766 parameters).
 const ROWS_PER_INSERT: usize = 256;
-const STAGE_INSERT_COLUMNS: &str = "line, id, member_id, period_id, contribution_type, amount, description, status, approved_at, row_digest";
+const STAGE_INSERT_COLUMNS: &str = "line, id, member_id, period_id, contribution_type, amount, description, status, approved_at, row_digest, proof";
 const FINAL_INSERT_COLUMNS: &str =
     "id, member_id, period_id, contribution_type, amount, description, status, approved_at";
 
@@ -522,7 +526,7 @@ impl SqlConn for SqliteStore {
                 line INTEGER PRIMARY KEY, id TEXT NOT NULL, member_id TEXT NOT NULL,
                 period_id TEXT NOT NULL, contribution_type TEXT NOT NULL, amount INTEGER NOT NULL,
                 description TEXT, status TEXT NOT NULL, approved_at TEXT, row_digest BLOB NOT NULL,
-                existing_id TEXT
+                proof INTEGER NOT NULL
              );",
         )
     }
@@ -575,6 +579,7 @@ impl SqlConn for SqliteStore {
                 bind(&v.approved_at.map(format_instant)).map_err(&e)?;
                 if run_id.is_none() {
                     bind(&&c.digest.0[..]).map_err(&e)?;
+                    bind(&c.digest.prefix()).map_err(&e)?;
                 }
             }
             ins.raw_execute().map_err(&e)?;
