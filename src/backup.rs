@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Backend, Store, StoreError, TableChecksum};
+use crate::model::{HabitatTable, Outcome, RunRecord};
+use crate::store::{Backend, BackupKind, Store, StoreError, TableChecksum, Undo};
 
 pub const MANIFEST_FORMAT: &str = "habitat-migrate/backup";
 
@@ -27,7 +28,18 @@ pub struct Manifest {
     pub created_at: String,
     pub file: String,
     pub file_sha256: String,
+    /// A snapshot (version 1 manifests are all snapshots) or the undo of one run.
+    #[serde(default)]
+    pub kind: BackupKind,
+    /// The run an undo reverses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<i64>,
+    /// Snapshot: every table's rows and checksum, which a restore must reproduce.
+    #[serde(default)]
     pub tables: Vec<TableChecksum>,
+    /// Undo: each Habitat table's row count before the run, which a restore must reproduce.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub row_counts: Vec<(String, u64)>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +78,14 @@ pub enum BackupError {
         "after restoring, {table} does not match the backup ({detail}); the restore was rolled back"
     )]
     Mismatch { table: String, detail: String },
+    #[error(
+        "{file} undoes run {run}, but {later} wrote after it; restore the backups of the later runs first, newest first (see `habitat-migrate runs list`); nothing was changed"
+    )]
+    NotLatest {
+        file: String,
+        run: i64,
+        later: String,
+    },
 }
 
 impl BackupError {
@@ -110,6 +130,36 @@ fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// Takes a backup into `dir` (created if missing, owner-only) and returns the file's path.
 /// Called inside the run's transaction, so the backup is exactly the state the run starts from.
 pub fn take(store: &mut dyn Store, dir: &Path, now: Timestamp) -> Result<PathBuf, BackupError> {
+    let path = new_path(store, dir, now)?;
+    take_to(store, &path, now).map_err(|e| directory_error(e, dir))
+}
+
+/// Takes the backup of a run about to write (see [`Store::write_run_backup`]) into `dir`.
+pub fn take_for_run(
+    store: &mut dyn Store,
+    dir: &Path,
+    now: Timestamp,
+    undo: Undo<'_>,
+) -> Result<PathBuf, BackupError> {
+    let path = new_path(store, dir, now)?;
+    let run_id = undo.run_id;
+    // The row counts an undo must give back, taken before the run writes.
+    let counts = HabitatTable::ALL
+        .iter()
+        .map(|t| Ok((t.name().to_string(), store.row_count(*t)?)))
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    write_with_manifest(store, &path, now, |store, path| {
+        let kind = store.write_run_backup(path, undo)?;
+        Ok(match kind {
+            BackupKind::Snapshot => (kind, None, store.table_checksums()?, Vec::new()),
+            BackupKind::Undo => (kind, Some(run_id), Vec::new(), counts),
+        })
+    })
+    .map_err(|e| directory_error(e, dir))
+}
+
+/// A new, unused `pre_migration_YYYYMMDD_HHMMSS` path in `dir`, created owner-only if missing.
+fn new_path(store: &dyn Store, dir: &Path, now: Timestamp) -> Result<PathBuf, BackupError> {
     let dir_err = |source| BackupError::Directory {
         dir: dir.display().to_string(),
         source,
@@ -134,7 +184,12 @@ pub fn take(store: &mut dyn Store, dir: &Path, now: Timestamp) -> Result<PathBuf
         path = dir.join(format!("pre_migration_{stamp}_{n}.{ext}"));
         n += 1;
     }
-    take_to(store, &path, now).map_err(|e| match e {
+    Ok(path)
+}
+
+/// A file that cannot be created for want of permission is a problem of its directory.
+fn directory_error(e: BackupError, dir: &Path) -> BackupError {
+    match e {
         BackupError::File { source, .. } if source.kind() == io::ErrorKind::PermissionDenied => {
             BackupError::Directory {
                 dir: dir.display().to_string(),
@@ -142,11 +197,39 @@ pub fn take(store: &mut dyn Store, dir: &Path, now: Timestamp) -> Result<PathBuf
             }
         }
         other => other,
+    }
+}
+
+/// Takes a snapshot into exactly `path`, which must not exist yet.
+pub fn take_to(store: &mut dyn Store, path: &Path, now: Timestamp) -> Result<PathBuf, BackupError> {
+    write_with_manifest(store, path, now, |store, path| {
+        store.write_backup(path)?;
+        Ok((
+            BackupKind::Snapshot,
+            None,
+            store.table_checksums()?,
+            Vec::new(),
+        ))
     })
 }
 
-/// Takes a backup into exactly `path`, which must not exist yet.
-pub fn take_to(store: &mut dyn Store, path: &Path, now: Timestamp) -> Result<PathBuf, BackupError> {
+/// What a backup writer reports for the manifest: its kind, the run it undoes, and what a
+/// restore must reproduce.
+type Written = (
+    BackupKind,
+    Option<i64>,
+    Vec<TableChecksum>,
+    Vec<(String, u64)>,
+);
+
+/// Creates `path` owner-only, has `write` fill it, and writes the manifest beside it; removes the
+/// file if writing it fails.
+fn write_with_manifest(
+    store: &mut dyn Store,
+    path: &Path,
+    now: Timestamp,
+    write: impl FnOnce(&mut dyn Store, &Path) -> Result<Written, StoreError>,
+) -> Result<PathBuf, BackupError> {
     let path = path.to_path_buf();
     let file_err = |source| BackupError::File {
         file: path.display().to_string(),
@@ -157,11 +240,8 @@ pub fn take_to(store: &mut dyn Store, path: &Path, now: Timestamp) -> Result<Pat
         file: path.display().to_string(),
         source,
     };
-    let written = store
-        .write_backup(&path)
-        .and_then(|()| store.table_checksums());
-    let tables = match written {
-        Ok(t) => t,
+    let (kind, run_id, tables, row_counts) = match write(store, &path) {
+        Ok(w) => w,
         Err(e) => {
             let _ = fs::remove_file(&path);
             return Err(e.into());
@@ -171,7 +251,10 @@ pub fn take_to(store: &mut dyn Store, path: &Path, now: Timestamp) -> Result<Pat
         .map_err(file_err)?;
     let manifest = Manifest {
         format: MANIFEST_FORMAT.into(),
-        version: 1,
+        version: 2,
+        kind,
+        run_id,
+        row_counts,
         backend: store.backend().name().into(),
         database: store.url().redacted().to_string(),
         created_at: crate::domain::format_instant(now),
@@ -227,6 +310,36 @@ pub fn check(file: &Path) -> Result<Manifest, BackupError> {
     Ok(manifest)
 }
 
+/// An undo may only reverse the last run that wrote: every successful writing run after it must
+/// itself be an undo, or have been undone by one.
+fn check_latest(store: &mut dyn Store, file: &Path, run: i64) -> Result<(), BackupError> {
+    let runs = store.runs(i64::MAX)?;
+    let undone: Vec<i64> = runs
+        .iter()
+        .filter_map(|r| {
+            r.counts
+                .get("undid_run")
+                .and_then(serde_json::Value::as_i64)
+        })
+        .collect();
+    let later: Vec<String> = runs
+        .iter()
+        .filter(|r| r.id > run && r.outcome == Outcome::Succeeded && !r.dry_run)
+        .filter(|r| r.counts.get("undid_run").is_none() && !undone.contains(&r.id))
+        .filter(|r| !r.command.starts_with("backup"))
+        .map(|r| format!("run {} ({})", r.id, r.command))
+        .collect();
+    if later.is_empty() {
+        Ok(())
+    } else {
+        Err(BackupError::NotLatest {
+            file: file.display().to_string(),
+            run,
+            later: later.join(", "),
+        })
+    }
+}
+
 /// Restores a backup in one transaction, committing only if the restored tables' checksums match
 /// the manifest. Unless `safety_dir` is `None`, the current contents are backed up there first,
 /// inside the same transaction, so that restoring the wrong file can be undone.
@@ -235,6 +348,7 @@ pub fn restore(
     file: &Path,
     safety_dir: Option<&Path>,
 ) -> Result<(Manifest, Option<PathBuf>), BackupError> {
+    let command = format!("restore {}", file.display());
     let manifest = check(file)?;
     if manifest.backend != store.backend().name() {
         return Err(BackupError::WrongBackend {
@@ -246,12 +360,31 @@ pub fn restore(
     store.open_backup(file)?;
     let result = (|| {
         store.begin_write()?;
+        if let (BackupKind::Undo, Some(run)) = (manifest.kind, manifest.run_id) {
+            check_latest(store, file, run)?;
+        }
         let safety = match safety_dir {
             Some(dir) => Some(take(store, dir, Timestamp::now())?),
             None => None,
         };
         store.restore_backup(file)?;
-        let now = store.table_checksums()?;
+        for (table, rows) in &manifest.row_counts {
+            let Some(t) = HabitatTable::ALL.iter().find(|t| t.name() == table) else {
+                continue;
+            };
+            let actual = store.row_count(*t)?;
+            if actual != *rows {
+                return Err(BackupError::Mismatch {
+                    table: table.clone(),
+                    detail: format!("{actual} rows, where the run started from {rows}"),
+                });
+            }
+        }
+        let now = if manifest.tables.is_empty() {
+            Vec::new()
+        } else {
+            store.table_checksums()?
+        };
         for expected in &manifest.tables {
             let actual = now
                 .iter()
@@ -272,6 +405,15 @@ pub fn restore(
                 });
             }
         }
+        // The restore is a run of its own, recorded in the same transaction; an undo's record
+        // names the run it undid, so that the run before it can be undone next.
+        let mut run = RunRecord::start(command, store.url().redacted());
+        run.finished_at = Some(Timestamp::now());
+        run.backup_file = safety.as_ref().map(|s| s.display().to_string());
+        if let (BackupKind::Undo, Some(undid)) = (manifest.kind, manifest.run_id) {
+            run.counts = serde_json::json!({ "undid_run": undid });
+        }
+        store.insert_run(&run)?;
         store.commit()?;
         Ok(safety)
     })();

@@ -680,17 +680,21 @@ fn run(cli: &Cli, ui: &Ui) -> Result<i32, Failure> {
                 "✓ Restored {} in one transaction\n",
                 file.display()
             ));
+            if let Some(run) = manifest.run_id {
+                human.push_str(&format!("✓ Undid run {run}\n"));
+            }
             for t in &manifest.tables {
                 human.push_str(&format!(
                     "✓ {}: {} rows, checksum {} matches the backup\n",
                     t.table, t.rows, t.sha256
                 ));
             }
-            record_simple_run(
-                store.as_mut(),
-                &format!("restore {}", file.display()),
-                safety.as_ref().map(|s| s.display().to_string()),
-            );
+            for (table, rows) in &manifest.row_counts {
+                human.push_str(&format!(
+                    "✓ {table}: {rows} rows, as before run {}\n",
+                    manifest.run_id.unwrap_or_default()
+                ));
+            }
             ui.print(&human, || {
                 serde_json::json!({"format": "habitat-migrate/restore", "version": 1, "ok": true,
                     "restored": manifest,
@@ -965,19 +969,6 @@ fn with_hint(e: StoreError) -> Failure {
     Failure {
         code: EXIT_DATABASE,
         message,
-    }
-}
-
-fn record_simple_run(store: &mut dyn Store, command: &str, backup_file: Option<String>) {
-    let mut run = RunRecord::start(command, store.url().redacted());
-    run.finished_at = Some(run.started_at);
-    run.backup_file = backup_file;
-    if store.begin_write().is_ok() {
-        if store.insert_run(&run).is_ok() {
-            let _ = store.commit();
-        } else {
-            let _ = store.rollback();
-        }
     }
 }
 

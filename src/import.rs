@@ -26,7 +26,7 @@ use crate::money::Money;
 use crate::plan::{self, AccountIndex, MemberIndex, PeriodPlan, Sample};
 use crate::runlog::RunLog;
 use crate::source::{SourceError, SourceFile, Table};
-use crate::store::{ReadBackScope, Store, StoreError, TableCounts};
+use crate::store::{ReadBackScope, Store, StoreError, TableCounts, Undo};
 use crate::validate::{self, Validation};
 use crate::verify::{self, TableProof, VerifyReport};
 
@@ -472,6 +472,9 @@ fn in_transaction(
         || member_plan.as_ref().is_some_and(|p| p.plan.tally.writes())
         || account_plan.as_ref().is_some_and(|p| p.plan.tally.writes())
         || contributions.as_ref().is_some_and(ContributionPlan::writes);
+    // The run is numbered first: its undo backup deletes what it inserts by that number.
+    run.id = store.insert_run(run)?;
+    let run_id = run.id;
     if opts.dry_run {
     } else if opts.no_backup {
         report.backup_skipped = Some("--no-backup");
@@ -479,15 +482,42 @@ fn in_transaction(
         // Nothing will be written, so there is nothing to roll back to.
         report.backup_skipped = Some("nothing to write");
     } else {
-        let file = backup::take(store, &opts.backup_dir, Timestamp::now())?;
+        let new_periods: Vec<Uuid> = periods
+            .as_ref()
+            .map(|p| p.insert.iter().map(|r| r.id).collect())
+            .unwrap_or_default();
+        let old_periods: Vec<Uuid> = periods
+            .as_ref()
+            .map(|p| p.update.iter().map(|r| r.id).collect())
+            .unwrap_or_default();
+        let old_members: Vec<Uuid> = member_plan
+            .as_ref()
+            .map(|p| p.plan.update.iter().map(|m| m.id).collect())
+            .unwrap_or_default();
+        let old_accounts: Vec<Uuid> = account_plan
+            .as_ref()
+            .map(|p| p.plan.update.iter().map(|a| a.id).collect())
+            .unwrap_or_default();
+        let undo = Undo {
+            run_id,
+            new_periods: &new_periods,
+            new_members: &mut members.new_ids(),
+            new_accounts: &mut accounts.new_ids(),
+            old_periods: &old_periods,
+            old_members: &old_members,
+            old_accounts: &old_accounts,
+            contributions_staged: contributions
+                .as_ref()
+                .map(|c| matches!(c, ContributionPlan::Staged(_))),
+            delete_missing: opts.corrections == CorrectionPolicy::Replace,
+        };
+        let file = backup::take_for_run(store, &opts.backup_dir, Timestamp::now(), undo)?;
         report.backup_file = Some(file.display().to_string());
         run.backup_file = report.backup_file.clone();
         if let Some(log) = log.as_deref_mut() {
             log.event("backup", serde_json::json!({"file": report.backup_file}));
         }
     }
-    run.id = store.insert_run(run)?;
-    let run_id = run.id;
     report.run_id = Some(run_id);
     let mut counted = |report: &mut Report, table: &'static str, counts: TableCounts| {
         report.counts.insert(table, counts);

@@ -261,6 +261,11 @@ impl MemberIndex {
         self.entries.len()
     }
 
+    /// The ids the plan gave to new members.
+    pub fn new_ids(&self) -> impl Iterator<Item = Uuid> + '_ {
+        self.entries.values().filter(|e| e.new).map(|e| e.id)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -410,6 +415,14 @@ impl AccountIndex {
                 effects: RunEffects::default(),
             },
         );
+    }
+
+    /// The ids the plan gave to new accounts.
+    pub fn new_ids(&self) -> impl Iterator<Item = Uuid> + '_ {
+        self.entries
+            .values()
+            .filter(|e| e.effects.new_account)
+            .map(|e| e.id)
     }
 
     /// Whether the source's capital accounts file lists the member's account.

@@ -581,17 +581,28 @@ fn migrate_passes_every_check_and_names_an_owner_only_backup(db: &Db) {
         m["backend"],
         if db.is_pg() { "postgresql" } else { "sqlite" }
     );
-    let tables = m["tables"].as_array().expect("manifest tables");
-    let names: Vec<&str> = tables.iter().filter_map(|t| t["table"].as_str()).collect();
-    assert_eq!(names, db.backed_up_tables(), "{m:#}");
-    for t in tables {
-        // Taken before the import wrote anything: every table was empty.
-        assert_eq!(t["rows"], 0, "{t}");
-        let sha = t["sha256"].as_str().unwrap_or_default();
-        assert!(
-            sha.len() == 64 && sha.chars().all(|c| c.is_ascii_hexdigit()),
-            "{t}"
-        );
+    if db.is_pg() {
+        // PostgreSQL: the undo of this run, and the row counts it must give back (all empty).
+        assert_eq!(m["kind"], "undo", "{m:#}");
+        assert_eq!(m["run_id"], 1, "{m:#}");
+        let counts = m["row_counts"].as_array().expect("row counts");
+        assert_eq!(counts.len(), 5, "{m:#}");
+        assert!(counts.iter().all(|c| c[1] == 0), "{m:#}");
+    } else {
+        // SQLite: a snapshot of the file, every table's rows and checksum.
+        assert_eq!(m["kind"], "snapshot", "{m:#}");
+        let tables = m["tables"].as_array().expect("manifest tables");
+        let names: Vec<&str> = tables.iter().filter_map(|t| t["table"].as_str()).collect();
+        assert_eq!(names, db.backed_up_tables(), "{m:#}");
+        for t in tables {
+            // Taken before the import wrote anything: every table was empty.
+            assert_eq!(t["rows"], 0, "{t}");
+            let sha = t["sha256"].as_str().unwrap_or_default();
+            assert!(
+                sha.len() == 64 && sha.chars().all(|c| c.is_ascii_hexdigit()),
+                "{t}"
+            );
+        }
     }
 
     // The run record names the same file.
@@ -643,7 +654,21 @@ fn restore_returns_every_table_to_its_checksums(db: &Db) {
     assert_eq!(db.checksums(), imported, "restore of the on-demand backup");
     assert_exit(&db.tool(&["verify"]), 0, "verify after restore");
 
-    // The first migrate's own backup returns the database to before that migrate: empty.
+    if db.is_pg() {
+        // PostgreSQL's run backups undo one run each: after the snapshot was restored, undoing
+        // either migrate is refused, naming what wrote since.
+        let out = db.tool(&["restore", first.to_str().expect("utf-8 path")]);
+        assert_exit(&out, 1, "undo of the first migrate after later runs");
+        assert_contains(&out, "undoes run 1, but run", "names the later runs");
+        assert_eq!(
+            db.checksums(),
+            imported,
+            "a refused restore changes nothing"
+        );
+        return;
+    }
+    // SQLite's run backups are snapshots: the first migrate's returns the database to before
+    // that migrate, empty.
     let out = db.tool(&["restore", first.to_str().expect("utf-8 path")]);
     assert_exit(&out, 0, "restore of the first migrate's backup");
     assert_eq!(
@@ -661,6 +686,57 @@ fn restore_returns_every_table_to_its_checksums(db: &Db) {
         imported,
         "restore of the second migrate's backup"
     );
+}
+
+/// PostgreSQL's run backups undo runs, newest first: the undo of an earlier run is refused while
+/// a later one stands; the later one's undo gives back the state it started from (checksums of
+/// every table), and then the earlier one's gives back the empty database. `psql < FILE` runs
+/// the same script.
+#[test]
+fn undo_backups_reverse_runs_newest_first() {
+    let Some(db) = Db::postgres() else { return };
+    assert_exit(&db.tool(&["db", "init"]), 0, "db init");
+    let empty = db.checksums();
+    let first = backup_named_in(&db.import_techne());
+    let imported = db.checksums();
+    let out = db.tool(&["migrate", changed_bundle(&db).to_str().expect("utf-8 path")]);
+    assert_exit(&out, 0, "migrate of the changed bundle");
+    let second = backup_named_in(&out);
+    let changed = db.checksums();
+
+    let out = db.tool(&["restore", first.to_str().expect("utf-8 path")]);
+    assert_exit(&out, 1, "undo of run 1 while run 2 stands");
+    assert_contains(&out, "run 2 (migrate) wrote after it", "names run 2");
+    assert_eq!(db.checksums(), changed, "nothing changed");
+
+    let out = db.tool(&["restore", second.to_str().expect("utf-8 path")]);
+    assert_exit(&out, 0, "undo of run 2");
+    assert_contains(&out, "✓ Undid run 2", "says which run");
+    assert_eq!(db.checksums(), imported, "back to before run 2");
+
+    let out = db.tool(&["restore", first.to_str().expect("utf-8 path")]);
+    assert_exit(&out, 0, "undo of run 1");
+    assert_eq!(db.checksums(), empty, "back to before run 1");
+    db.assert_empty();
+
+    // psql runs the same undo script: redo both runs, then undo the second with psql.
+    db.import_techne();
+    let reimported = db.checksums();
+    let out = db.tool(&["migrate", changed_bundle(&db).to_str().expect("utf-8 path")]);
+    assert_exit(&out, 0, "migrate of the changed bundle again");
+    let undo = backup_named_in(&out);
+    let before_second = {
+        let out = Command::new("psql")
+            .args(["-v", "ON_ERROR_STOP=1", "-X", "-q", &db.url])
+            .stdin(Stdio::from(
+                std::fs::File::open(&undo).expect("open the undo"),
+            ))
+            .output()
+            .expect("run psql");
+        assert_exit(&out, 0, "psql < undo");
+        db.checksums()
+    };
+    assert_eq!(before_second, reimported, "psql < undo of the second run");
 }
 
 /// The seed guide's own rollback: `psql "$URL" < F`, into the same database after changes and

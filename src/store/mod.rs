@@ -253,6 +253,35 @@ pub struct TableChecksum {
     pub sha256: String,
 }
 
+/// Everything a run is about to change, for the undo backup taken before it writes (see
+/// [`Store::write_undo`]): the ids of the rows it inserts, the rows it updates as they are now,
+/// and how its contributions are planned.
+pub struct Undo<'a> {
+    pub run_id: i64,
+    pub new_periods: &'a [Uuid],
+    pub new_members: &'a mut dyn Iterator<Item = Uuid>,
+    pub new_accounts: &'a mut dyn Iterator<Item = Uuid>,
+    pub old_periods: &'a [Uuid],
+    pub old_members: &'a [Uuid],
+    pub old_accounts: &'a [Uuid],
+    /// `None`: no contributions file. `Some(false)`: every row new, straight in (the run's rows
+    /// are found by its run id). `Some(true)`: staged; `delete_missing` says whether the
+    /// corrections' earlier rows are deleted.
+    pub contributions_staged: Option<bool>,
+    pub delete_missing: bool,
+}
+
+/// What kind of backup a file holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackupKind {
+    /// The whole contents of the backed-up tables: restoring replaces them.
+    #[default]
+    Snapshot,
+    /// What one run changed, to be undone: restoring reverses that run.
+    Undo,
+}
+
 /// A capital account with a balance or tax basis below zero.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NegativeBalance {
@@ -385,6 +414,10 @@ pub trait Store {
     fn table_checksums(&mut self) -> Result<Vec<TableChecksum>, StoreError>;
     /// Writes a backup of those tables to `path` (already created, owner-only).
     fn write_backup(&mut self, path: &Path) -> Result<(), StoreError>;
+    /// Writes the backup taken before a run writes: PostgreSQL writes an undo script of exactly
+    /// what the run changes (a snapshot of a million-row database at every run would cost more
+    /// than the run); SQLite copies the file (at disk speed). Returns which kind it wrote.
+    fn write_run_backup(&mut self, path: &Path, undo: Undo<'_>) -> Result<BackupKind, StoreError>;
     /// Makes a backup readable before the restore transaction begins (SQLite attaches the file,
     /// which it cannot do inside a transaction).
     fn open_backup(&mut self, path: &Path) -> Result<(), StoreError>;

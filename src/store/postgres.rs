@@ -8,7 +8,7 @@
 //! the server rolls everything back. Money travels as `numeric` via `rust_decimal`, never as a float.
 
 use std::error::Error as _;
-use std::io::Write;
+use std::io::{BufRead, Write};
 use std::path::Path;
 
 use jiff::Timestamp;
@@ -21,7 +21,7 @@ use uuid::Uuid;
 use super::schema::{self, FoundColumn};
 use super::sql::{self, ContributionTarget, Engine, ReadRow, SqlConn, Value};
 use super::tls::{ConnectError, TlsOptions};
-use super::{Backend, DbUrl, ReadBackScope, StoreError, TableChecksum};
+use super::{Backend, BackupKind, DbUrl, ReadBackScope, StoreError, TableChecksum, Undo};
 use crate::domain::format_instant;
 use crate::model::{DigestSum, HabitatTable, RowDigest, RunRecord, StagedContribution};
 use crate::money::Money;
@@ -249,6 +249,199 @@ impl PgStore {
             )
             .map_err(self.err("reading the schema"))?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    /// Writes the undo script of a run: the rows it will update or delete as they are now, the
+    /// ids of the rows it will insert, and the statements that put everything back. It is a
+    /// plain SQL script: `psql "$DATABASE_URL" < FILE` runs it, as `habitat-migrate restore` does
+    /// (which first checks that the run is the last one that wrote). Every part is streamed
+    /// from `COPY … TO STDOUT`, so a run over a million rows writes a file of what it changes.
+    fn write_undo(&mut self, path: &Path, undo: Undo<'_>) -> Result<(), StoreError> {
+        let io = |e: std::io::Error| StoreError::Other(format!("writing the backup: {e}"));
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(path)
+            .map_err(io)?;
+        let mut out = std::io::BufWriter::new(file);
+        let run = undo.run_id;
+        writeln!(
+            out,
+            "-- habitat-migrate: undo of run {run} on {} taken {}\n\
+             -- Restore with `habitat-migrate restore FILE` (it checks that run {run} is the last run\n\
+             -- that wrote), or `psql \"$DATABASE_URL\" < FILE`. In one transaction it deletes the rows\n\
+             -- run {run} inserted and puts back the rows it updated or deleted, as they were before it.\n\
+             SET client_encoding = 'UTF8';\n\
+             SET standard_conforming_strings = on;\n\
+             SET TIME ZONE 'UTC';\n\
+             BEGIN;",
+            self.url.redacted(),
+            format_instant(Timestamp::now()),
+        )
+        .map_err(io)?;
+        // The rows as they are now, each table into a temporary table of its own shape.
+        let images: [(&str, &str, Vec<Uuid>); 3] = [
+            (
+                "allocation_periods",
+                "hm_undo_periods",
+                undo.old_periods.to_vec(),
+            ),
+            ("members", "hm_undo_members", undo.old_members.to_vec()),
+            (
+                "capital_accounts",
+                "hm_undo_accounts",
+                undo.old_accounts.to_vec(),
+            ),
+        ];
+        for (table, temp, ids) in &images {
+            let cols = self.table_columns(table)?.join(", ");
+            writeln!(
+                out,
+                "CREATE TEMP TABLE {temp} (LIKE public.{table}) ON COMMIT DROP;\nCOPY {temp} ({cols}) FROM stdin;"
+            )
+            .map_err(io)?;
+            if !ids.is_empty() {
+                self.exec("writing the backup", "DROP TABLE IF EXISTS pg_temp.hm_undo_ids; CREATE TEMP TABLE hm_undo_ids (id uuid) ON COMMIT DROP;")?;
+                self.copy_in(
+                    "writing the backup",
+                    "hm_undo_ids",
+                    &["id"],
+                    ids,
+                    |w, id| w.write(&[id]),
+                )?;
+                let select = format!(
+                    "SELECT {} FROM public.{table} t JOIN hm_undo_ids i ON i.id = t.id",
+                    prefixed(&cols, "t")
+                );
+                self.copy_out_to(&mut out, &select)?;
+            }
+            writeln!(out, "\\.").map_err(io)?;
+        }
+        let contribution_cols = self.table_columns("contributions")?.join(", ");
+        let record_cols = self
+            .table_columns("habitat_migrate.imported_contributions")?
+            .join(", ");
+        writeln!(
+            out,
+            "CREATE TEMP TABLE hm_undo_contributions (LIKE public.contributions) ON COMMIT DROP;\n\
+             COPY hm_undo_contributions ({contribution_cols}) FROM stdin;"
+        )
+        .map_err(io)?;
+        // Staged: the rows whose status the run changes and, with --replace-missing, the rows it
+        // deletes; with their records. (A run that inserts only has nothing to put back.)
+        let touched = if undo.delete_missing {
+            "p.changed OR p.line IS NULL"
+        } else {
+            "p.changed"
+        };
+        if undo.contributions_staged == Some(true) {
+            let select = format!(
+                "SELECT {} FROM public.contributions c JOIN hm_plan p ON p.existing_id = c.id WHERE {touched}",
+                prefixed(&contribution_cols, "c")
+            );
+            self.copy_out_to(&mut out, &select)?;
+        }
+        writeln!(
+            out,
+            "\\.\nCREATE TEMP TABLE hm_undo_records (LIKE habitat_migrate.imported_contributions) ON COMMIT DROP;\n\
+             COPY hm_undo_records ({record_cols}) FROM stdin;"
+        )
+        .map_err(io)?;
+        if undo.contributions_staged == Some(true) {
+            let select = format!(
+                "SELECT {} FROM habitat_migrate.imported_contributions k JOIN hm_plan p ON p.existing_id = k.contribution_id
+                  WHERE {touched} OR k.row_digest IS NULL",
+                prefixed(&record_cols, "k")
+            );
+            self.copy_out_to(&mut out, &select)?;
+        }
+        // Opening balances: few per member, and which ones the run re-derives is only known
+        // after it has written; all of them, then.
+        let opening_cols = self
+            .table_columns("habitat_migrate.opening_balances")?
+            .join(", ");
+        writeln!(
+            out,
+            "\\.\nCREATE TEMP TABLE hm_undo_openings (LIKE habitat_migrate.opening_balances) ON COMMIT DROP;\n\
+             COPY hm_undo_openings ({opening_cols}) FROM stdin;"
+        )
+        .map_err(io)?;
+        self.copy_out_to(
+            &mut out,
+            &format!("SELECT {opening_cols} FROM habitat_migrate.opening_balances"),
+        )?;
+        // The ids of the rows the run will insert (its contributions are found by run id).
+        writeln!(
+            out,
+            "\\.\nCREATE TEMP TABLE hm_undo_new (tbl text, id uuid) ON COMMIT DROP;\nCOPY hm_undo_new (tbl, id) FROM stdin;"
+        )
+        .map_err(io)?;
+        for id in undo.new_periods {
+            writeln!(out, "allocation_periods\t{id}").map_err(io)?;
+        }
+        for id in undo.new_members {
+            writeln!(out, "members\t{id}").map_err(io)?;
+        }
+        for id in undo.new_accounts {
+            writeln!(out, "capital_accounts\t{id}").map_err(io)?;
+        }
+        writeln!(out, "\\.").map_err(io)?;
+        // Reverse the run: children first when deleting, parents first when putting back.
+        let set = |table: &str, temp: &str, cols: &str| {
+            let assign: Vec<String> = cols
+                .split(", ")
+                .filter(|c| *c != "id")
+                .map(|c| format!("{c} = u.{c}"))
+                .collect();
+            format!(
+                "UPDATE public.{table} t SET {} FROM {temp} u WHERE t.id = u.id;",
+                assign.join(", ")
+            )
+        };
+        let period_cols = self.table_columns("allocation_periods")?.join(", ");
+        let member_cols = self.table_columns("members")?.join(", ");
+        let account_cols = self.table_columns("capital_accounts")?.join(", ");
+        let statements = [
+            "DELETE FROM habitat_migrate.opening_balances;".to_string(),
+            format!(
+                "DELETE FROM public.contributions WHERE id IN (SELECT contribution_id FROM habitat_migrate.imported_contributions WHERE run_id = {run});"
+            ),
+            format!("DELETE FROM habitat_migrate.imported_contributions WHERE run_id = {run};"),
+            "DELETE FROM public.capital_accounts WHERE id IN (SELECT id FROM hm_undo_new WHERE tbl = 'capital_accounts');".to_string(),
+            "DELETE FROM public.members WHERE id IN (SELECT id FROM hm_undo_new WHERE tbl = 'members');".to_string(),
+            "DELETE FROM public.allocation_periods WHERE id IN (SELECT id FROM hm_undo_new WHERE tbl = 'allocation_periods');".to_string(),
+            set("allocation_periods", "hm_undo_periods", &period_cols),
+            set("members", "hm_undo_members", &member_cols),
+            set("capital_accounts", "hm_undo_accounts", &account_cols),
+            set("contributions", "hm_undo_contributions", &contribution_cols),
+            format!(
+                "INSERT INTO public.contributions ({contribution_cols}) SELECT {contribution_cols} FROM hm_undo_contributions u WHERE NOT EXISTS (SELECT 1 FROM public.contributions c WHERE c.id = u.id);"
+            ),
+            format!(
+                "INSERT INTO habitat_migrate.imported_contributions ({record_cols}) SELECT {record_cols} FROM hm_undo_records ON CONFLICT (contribution_id) DO UPDATE SET run_id = EXCLUDED.run_id, row_digest = EXCLUDED.row_digest;"
+            ),
+            format!(
+                "INSERT INTO habitat_migrate.opening_balances ({opening_cols}) SELECT {opening_cols} FROM hm_undo_openings;"
+            ),
+            "COMMIT;".to_string(),
+        ];
+        for stmt in &statements {
+            writeln!(out, "{stmt}").map_err(io)?;
+        }
+        out.flush().map_err(io)?;
+        out.get_ref().sync_all().map_err(io)
+    }
+
+    /// Streams the rows of `select` to `out` in COPY's text format.
+    fn copy_out_to(&mut self, out: &mut impl Write, select: &str) -> Result<(), StoreError> {
+        let url = self.url.clone();
+        let mut reader = self
+            .client
+            .copy_out(&format!("COPY ({select}) TO STDOUT"))
+            .map_err(|e| pg_error("writing the backup", &url, &e))?;
+        std::io::copy(&mut reader, out)
+            .map(|_| ())
+            .map_err(|e| StoreError::Other(format!("writing the backup: {e}")))
     }
 
     /// After a bulk insert, the planner's statistics still describe the table as it was (often
@@ -540,6 +733,11 @@ impl Engine for PgStore {
         out.get_ref().sync_all().map_err(io)
     }
 
+    fn write_run_backup(&mut self, path: &Path, undo: Undo<'_>) -> Result<BackupKind, StoreError> {
+        self.write_undo(path, undo)?;
+        Ok(BackupKind::Undo)
+    }
+
     fn restore_backup(&mut self, path: &Path) -> Result<(), StoreError> {
         // Deleting the backed-up rows must not silently delete or change rows of other tables
         // (an application table with ON DELETE CASCADE / SET NULL towards members).
@@ -573,25 +771,35 @@ impl Engine for PgStore {
             )));
         }
         let io = |e: std::io::Error| StoreError::Other(format!("reading the backup: {e}"));
-        let text = std::fs::read_to_string(path).map_err(io)?;
-        let mut lines = text.split_inclusive('\n');
-        while let Some(line) = lines.next() {
+        // Streamed line by line, COPY data straight into the server: a backup of a million rows
+        // is never held in memory.
+        let mut lines = std::io::BufReader::new(std::fs::File::open(path).map_err(io)?);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if lines.read_line(&mut line).map_err(io)? == 0 {
+                break;
+            }
             let stmt = line.trim_end();
             if stmt.is_empty() || stmt.starts_with("--") || stmt == "BEGIN;" || stmt == "COMMIT;" {
                 continue;
             }
             if stmt.starts_with("COPY ") && stmt.ends_with(" FROM stdin;") {
-                let mut data = Vec::new();
-                for row in lines.by_ref() {
-                    if row.trim_end_matches(['\n', '\r']) == "\\." {
-                        break;
-                    }
-                    data.extend_from_slice(row.as_bytes());
-                }
                 let url = self.url.clone();
                 let map = |e: postgres::Error| pg_error("restoring the backup", &url, &e);
                 let mut w = self.client.copy_in(&stmt[..stmt.len() - 1]).map_err(map)?;
-                w.write_all(&data).map_err(io)?;
+                let mut row = Vec::new();
+                loop {
+                    row.clear();
+                    if lines.read_until(b'\n', &mut row).map_err(io)? == 0 {
+                        break;
+                    }
+                    let content = row.strip_suffix(b"\n").unwrap_or(&row);
+                    if content.strip_suffix(b"\r").unwrap_or(content) == b"\\." {
+                        break;
+                    }
+                    w.write_all(&row).map_err(io)?;
+                }
                 w.finish().map_err(map)?;
             } else {
                 self.exec("restoring the backup", stmt)?;
@@ -954,6 +1162,15 @@ fn full_message(e: &postgres::Error) -> String {
             None => e.to_string(),
         },
     }
+}
+
+/// `a, b` with alias `t` → `t.a, t.b`.
+fn prefixed(columns: &str, alias: &str) -> String {
+    columns
+        .split(", ")
+        .map(|c| format!("{alias}.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `members` → `public.members`; names already qualified stay as they are.

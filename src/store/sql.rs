@@ -21,8 +21,8 @@ use uuid::Uuid;
 
 use super::schema::Migration;
 use super::{
-    Backend, DbUrl, InitReport, NegativeBalance, ReadBackScope, SchemaStatus, Store, StoreError,
-    TableChecksum,
+    Backend, BackupKind, DbUrl, InitReport, NegativeBalance, ReadBackScope, SchemaStatus, Store,
+    StoreError, TableChecksum, Undo,
 };
 use crate::domain::{ContributionStatus, ContributionType, MemberStatus, PeriodStatus, Role};
 use crate::model::{
@@ -658,6 +658,7 @@ pub(crate) trait Engine: SqlConn {
     /// Row count and checksum of one table in canonical form, ordered by its first column.
     fn table_checksum(&mut self, table: &str) -> Result<TableChecksum, StoreError>;
     fn write_backup(&mut self, path: &Path) -> Result<(), StoreError>;
+    fn write_run_backup(&mut self, path: &Path, undo: Undo<'_>) -> Result<BackupKind, StoreError>;
     fn open_backup(&mut self, _path: &Path) -> Result<(), StoreError> {
         Ok(())
     }
@@ -1272,6 +1273,10 @@ impl<E: Engine> Store for E {
 
     fn write_backup(&mut self, path: &Path) -> Result<(), StoreError> {
         Engine::write_backup(self, path)
+    }
+
+    fn write_run_backup(&mut self, path: &Path, undo: Undo<'_>) -> Result<BackupKind, StoreError> {
+        Engine::write_run_backup(self, path, undo)
     }
 
     fn open_backup(&mut self, path: &Path) -> Result<(), StoreError> {

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::schema;
 use super::sql::{self, ContributionTarget, Engine, ReadRow, SqlConn, Value};
-use super::{Backend, DbUrl, ReadBackScope, StoreError, TableChecksum};
+use super::{Backend, BackupKind, DbUrl, ReadBackScope, StoreError, TableChecksum, Undo};
 use crate::domain::format_instant;
 use crate::model::{DigestSum, RowDigest, RunRecord, StagedContribution};
 use crate::money::Money;
@@ -435,6 +435,12 @@ impl Engine for SqliteStore {
         dst.execute_batch("PRAGMA journal_mode = DELETE;")
             .map_err(&e)?;
         dst.close().map_err(|(_, err)| e(err))
+    }
+
+    fn write_run_backup(&mut self, path: &Path, _undo: Undo<'_>) -> Result<BackupKind, StoreError> {
+        // A copy of the file, page by page: at disk speed, and the simplest rollback there is.
+        Engine::write_backup(self, path)?;
+        Ok(BackupKind::Snapshot)
     }
 
     fn open_backup(&mut self, path: &Path) -> Result<(), StoreError> {
