@@ -853,9 +853,9 @@ fn apply_contributions(
                 },
             ))
         }
-        ContributionPlan::Staged(_) => {
+        ContributionPlan::Staged(counts) => {
             let delete = opts.corrections == CorrectionPolicy::Replace;
-            let applied = store.apply_staged_contributions(run_id, delete)?;
+            let applied = store.apply_staged_contributions(run_id, counts, delete)?;
             store.record_changes(run_id, &applied.changes)?;
             report.changes += applied.changes.len() as u64;
             report.corrections.deleted = applied.deleted;

@@ -362,6 +362,7 @@ pub trait Store {
     fn apply_staged_contributions(
         &mut self,
         run_id: i64,
+        plan: StagedCounts,
         delete_missing: bool,
     ) -> Result<AppliedContributions, StoreError>;
     /// The fingerprint sum of the contributions in `scope`, for the read-back proof.

@@ -350,10 +350,19 @@ impl PgStore {
         if undo.contributions_staged == Some(true) {
             let select = format!(
                 "SELECT {} FROM habitat_migrate.imported_contributions k JOIN hm_plan p ON p.existing_id = k.contribution_id
-                  WHERE {touched} OR k.row_digest IS NULL",
+                  WHERE {touched}",
                 prefixed(&record_cols, "k")
             );
             self.copy_out_to(&mut out, &select)?;
+            if sql::legacy_records(self)? {
+                // Records without a fingerprint get one from the run: their pre-images too.
+                let select = format!(
+                    "SELECT {} FROM habitat_migrate.imported_contributions k JOIN hm_plan p ON p.existing_id = k.contribution_id
+                      WHERE k.row_digest IS NULL AND NOT ({touched})",
+                    prefixed(&record_cols, "k")
+                );
+                self.copy_out_to(&mut out, &select)?;
+            }
         }
         // Opening balances: few per member, and which ones the run re-derives is only known
         // after it has written; all of them, then.

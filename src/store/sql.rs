@@ -373,6 +373,7 @@ pub(crate) fn apply_staged<C: SqlConn>(
     run_id: i64,
     now: Timestamp,
     delete_missing: bool,
+    counts: StagedCounts,
 ) -> Result<AppliedContributions, StoreError> {
     let mut out = AppliedContributions::default();
     let mut updates = Vec::new();
@@ -417,15 +418,25 @@ pub(crate) fn apply_staged<C: SqlConn>(
     )?;
     // What the tool last wrote is what a later correction compares against: the rows it just
     // updated, and rows imported before fingerprints were kept that the source confirms.
-    for stmt in [
-        "UPDATE {tool}imported_contributions SET row_digest = u.row_digest
-           FROM hm_changed u WHERE {tool}imported_contributions.contribution_id = u.existing_id",
-        "UPDATE {tool}imported_contributions SET row_digest = s.row_digest
-           FROM hm_plan p JOIN hm_stage s ON s.line = p.line
-          WHERE {tool}imported_contributions.row_digest IS NULL
-            AND {tool}imported_contributions.contribution_id = p.existing_id",
-    ] {
-        c.execute("recording contribution fingerprints", &C::sql(stmt), &[])?;
+    c.execute(
+        "recording contribution fingerprints",
+        &C::sql(
+            "UPDATE {tool}imported_contributions SET row_digest = u.row_digest
+               FROM hm_changed u WHERE {tool}imported_contributions.contribution_id = u.existing_id",
+        ),
+        &[],
+    )?;
+    if legacy_records(c)? {
+        c.execute(
+            "recording contribution fingerprints",
+            &C::sql(
+                "UPDATE {tool}imported_contributions SET row_digest = s.row_digest
+                   FROM hm_plan p JOIN hm_stage s ON s.line = p.line
+                  WHERE {tool}imported_contributions.row_digest IS NULL
+                    AND {tool}imported_contributions.contribution_id = p.existing_id",
+            ),
+            &[],
+        )?;
     }
     if delete_missing {
         let missing = missing_contributions(c)?;
@@ -448,6 +459,7 @@ pub(crate) fn apply_staged<C: SqlConn>(
         )?;
     }
     let new_lines = "(SELECT line FROM hm_plan WHERE line IS NOT NULL AND existing_id IS NULL)";
+    if counts.new > 0 {
     out.inserted = c.execute(
         "inserting contributions",
         &format!(
@@ -470,15 +482,12 @@ pub(crate) fn apply_staged<C: SqlConn>(
         "planning opening balances",
         &format!("SELECT DISTINCT member_id FROM hm_stage WHERE line IN {new_lines}"),
     )?;
-    let matched = count(
-        c,
-        "counting contributions",
-        "SELECT count(*) FROM hm_plan WHERE line IS NOT NULL AND existing_id IS NOT NULL",
-    )?;
-    out.unchanged = matched - out.updated;
-    if out.inserted > 0 || out.updated > 0 || out.deleted > 0 {
+    }
+    out.unchanged = counts.matched - out.updated;
+    if out.inserted > 0 {
         // Records of contributions deleted behind the tool's back (there is no foreign key to
-        // take them along): they match nothing, and a run that writes anyway clears them.
+        // take them along) match nothing; a run that inserts contributions clears them (it may
+        // be putting back the very rows the application deleted).
         c.execute(
             "recording imported contributions",
             &C::sql(
@@ -489,6 +498,15 @@ pub(crate) fn apply_staged<C: SqlConn>(
         )?;
     }
     Ok(out)
+}
+
+/// Whether any record of an imported contribution predates fingerprints (schema version 3).
+pub(crate) fn legacy_records<C: SqlConn>(c: &mut C) -> Result<bool, StoreError> {
+    Ok(count(
+        c,
+        "reading contribution records",
+        "SELECT count(*) FROM (SELECT 1 FROM {tool}imported_contributions WHERE row_digest IS NULL LIMIT 1) x",
+    )? > 0)
 }
 
 /// Streams every capital account with the sums the balance rules need, ordered by email.
@@ -1067,9 +1085,10 @@ impl<E: Engine> Store for E {
     fn apply_staged_contributions(
         &mut self,
         run_id: i64,
+        plan: StagedCounts,
         delete_missing: bool,
     ) -> Result<AppliedContributions, StoreError> {
-        apply_staged(self, run_id, Timestamp::now(), delete_missing)
+        apply_staged(self, run_id, Timestamp::now(), delete_missing, plan)
     }
 
     fn contributions_digest(&mut self, scope: ReadBackScope) -> Result<DigestSum, StoreError> {
