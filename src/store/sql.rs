@@ -460,7 +460,7 @@ pub(crate) fn apply_staged<C: SqlConn>(
     }
     let new_lines = "(SELECT line FROM hm_plan WHERE line IS NOT NULL AND existing_id IS NULL)";
     if counts.new > 0 {
-    out.inserted = c.execute(
+        out.inserted = c.execute(
         "inserting contributions",
         &format!(
             "INSERT INTO contributions (id, member_id, period_id, contribution_type, amount, description, status, approved_at)
@@ -469,19 +469,19 @@ pub(crate) fn apply_staged<C: SqlConn>(
         ),
         &[],
     )?;
-    c.execute(
-        "recording imported contributions",
-        &C::sql(&format!(
-            "INSERT INTO {{tool}}imported_contributions (contribution_id, run_id, row_digest)
+        c.execute(
+            "recording imported contributions",
+            &C::sql(&format!(
+                "INSERT INTO {{tool}}imported_contributions (contribution_id, run_id, row_digest)
              SELECT id, $1, row_digest FROM hm_stage WHERE line IN {new_lines}"
-        )),
-        &[Value::Int(run_id)],
-    )?;
-    out.added_members = uuids(
-        c,
-        "planning opening balances",
-        &format!("SELECT DISTINCT member_id FROM hm_stage WHERE line IN {new_lines}"),
-    )?;
+            )),
+            &[Value::Int(run_id)],
+        )?;
+        out.added_members = uuids(
+            c,
+            "planning opening balances",
+            &format!("SELECT DISTINCT member_id FROM hm_stage WHERE line IN {new_lines}"),
+        )?;
     }
     out.unchanged = counts.matched - out.updated;
     if out.inserted > 0 {
