@@ -3,7 +3,41 @@
 //! Validation findings are data, not `Err`: every stage pushes them into a [`Diagnostics`] list so
 //! that all problems are reported at once, and the caller decides the exit code from the worst one.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
+
+/// The most characters of one source value (or column name) a diagnostic shows. Longer text is cut
+/// there and ends with `…`; the value's full length is kept beside it ([`Diagnostic::value_length`]),
+/// so a 1 MB field costs a line of output, not a megabyte.
+pub const MAX_SHOWN_CHARS: usize = 100;
+
+/// The most characters of a message or hint. Messages quote values through [`shown`], so only a
+/// message that forgot to would ever be cut here.
+const MAX_MESSAGE_CHARS: usize = 500;
+
+/// `text` as a diagnostic quotes it: whole, or its first [`MAX_SHOWN_CHARS`] characters and `…`.
+pub fn shown(text: &str) -> Cow<'_, str> {
+    cut(text, MAX_SHOWN_CHARS)
+}
+
+fn cut(text: &str, max_chars: usize) -> Cow<'_, str> {
+    // Only text longer than `max_chars` bytes can have more than `max_chars` characters.
+    if text.len() <= max_chars {
+        return Cow::Borrowed(text);
+    }
+    match text.char_indices().nth(max_chars) {
+        Some((end, _)) => Cow::Owned(format!("{}…", &text[..end])),
+        None => Cow::Borrowed(text),
+    }
+}
+
+fn bounded(text: String, max_chars: usize) -> String {
+    match cut(&text, max_chars) {
+        Cow::Borrowed(_) => text,
+        Cow::Owned(short) => short,
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -21,6 +55,10 @@ pub struct Diagnostic {
     pub line: Option<u64>,
     pub column: Option<String>,
     pub value: Option<String>,
+    /// The length in characters of a value too long to show whole: `value` then holds its first
+    /// [`MAX_SHOWN_CHARS`] characters and `…`. Absent (and not serialised) when `value` is whole.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value_length: Option<u64>,
     pub rule: &'static str,
     pub message: String,
     pub hint: Option<String>,
@@ -34,8 +72,9 @@ impl Diagnostic {
             line: None,
             column: None,
             value: None,
+            value_length: None,
             rule,
-            message: message.into(),
+            message: bounded(message.into(), MAX_MESSAGE_CHARS),
             hint: None,
         }
     }
@@ -60,17 +99,22 @@ impl Diagnostic {
     }
 
     pub fn column(mut self, column: &str) -> Diagnostic {
-        self.column = Some(column.to_string());
+        self.column = Some(shown(column).into_owned());
         self
     }
 
+    /// The offending value, cut to [`MAX_SHOWN_CHARS`] characters (see [`Diagnostic::value_length`]).
     pub fn value(mut self, value: &str) -> Diagnostic {
-        self.value = Some(value.to_string());
+        let short = shown(value);
+        if let Cow::Owned(_) = short {
+            self.value_length = Some(value.chars().count() as u64);
+        }
+        self.value = Some(short.into_owned());
         self
     }
 
     pub fn hint(mut self, hint: impl Into<String>) -> Diagnostic {
-        self.hint = Some(hint.into());
+        self.hint = Some(bounded(hint.into(), MAX_MESSAGE_CHARS));
         self
     }
 
@@ -110,7 +154,49 @@ impl Diagnostics {
         self.items.iter().any(|d| d.severity == Severity::Error)
     }
 
+    /// Forgets every finding, keeping the allocation.
+    pub fn clear(&mut self) {
+        self.items.clear();
+    }
+
     pub fn extend(&mut self, other: Diagnostics) {
         self.items.extend(other.items);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_values_are_cut_and_keep_their_length() {
+        let long = "é".repeat(MAX_SHOWN_CHARS + 1);
+        let d = Diagnostic::error("f.csv", "x.y", "m").value(&long);
+        let shown_value = d.value.unwrap_or_default();
+        assert_eq!(shown_value.chars().count(), MAX_SHOWN_CHARS + 1);
+        assert!(shown_value.ends_with('…'));
+        assert_eq!(d.value_length, Some(MAX_SHOWN_CHARS as u64 + 1));
+
+        let exact = "a".repeat(MAX_SHOWN_CHARS);
+        let d = Diagnostic::error("f.csv", "x.y", "m").value(&exact);
+        assert_eq!(d.value.as_deref(), Some(exact.as_str()));
+        assert_eq!(d.value_length, None);
+    }
+
+    #[test]
+    fn messages_hints_and_columns_are_bounded() {
+        let long = "x".repeat(10_000);
+        let d = Diagnostic::warning("f.csv", "x.y", long.clone())
+            .hint(long.clone())
+            .column(&long);
+        assert_eq!(d.message.chars().count(), MAX_MESSAGE_CHARS + 1);
+        assert_eq!(
+            d.hint.map(|h| h.chars().count()),
+            Some(MAX_MESSAGE_CHARS + 1)
+        );
+        assert_eq!(
+            d.column.map(|c| c.chars().count()),
+            Some(MAX_SHOWN_CHARS + 1)
+        );
     }
 }

@@ -57,8 +57,14 @@ fn diagnostic_human(out: &mut String, d: &Diagnostic) {
         let _ = write!(line, " column {c}");
     }
     let _ = write!(line, ": {}", d.message);
-    if let Some(v) = &d.value {
-        let _ = write!(line, " (value: {v:?})");
+    match (&d.value, d.value_length) {
+        (Some(v), Some(length)) => {
+            let _ = write!(line, " (value: {v:?}, {length} characters)");
+        }
+        (Some(v), None) => {
+            let _ = write!(line, " (value: {v:?})");
+        }
+        (None, _) => {}
     }
     let _ = writeln!(out, "{line}");
     if let Some(h) = &d.hint {

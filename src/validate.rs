@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 
 use jiff::Timestamp;
 
-use crate::diagnostic::{Diagnostic, Diagnostics, Severity};
+use crate::diagnostic::{Diagnostic, Diagnostics, Severity, shown};
 use crate::domain::{
     self, ContributionStatus, ContributionType, DateError, Email, MemberStatus, PeriodStatus, Role,
 };
@@ -118,8 +118,9 @@ pub fn validate(files: &[SourceFile], known: &KnownRefs) -> Result<Validation, S
     for file in ordered {
         let mut diags = Diagnostics::default();
         let mut reader = Reader::open(file, &mut diags)?;
-        while let Some(record) = reader.next_record(&mut diags) {
-            let mut fields = Fields::new(&record, file, &reader.missing_columns, &mut diags);
+        while reader.advance(&mut diags) {
+            let record = reader.record();
+            let mut fields = Fields::new(record, file, &reader.missing_columns, &mut diags);
             match file.table {
                 Table::Periods => {
                     let name = fields.optional("name").map(str::to_string);
@@ -204,7 +205,10 @@ impl CrossState {
                 Diagnostic::error(
                     &file.display,
                     "period.duplicate",
-                    format!("period `{name}` is already defined on line {first}"),
+                    format!(
+                        "period `{}` is already defined on line {first}",
+                        shown(&name)
+                    ),
                 )
                 .at(line)
                 .column("name")
@@ -236,7 +240,8 @@ impl CrossState {
                     &file.display,
                     "email.duplicate",
                     format!(
-                        "{email} is already on line {first} (emails are compared ignoring case)"
+                        "{} is already on line {first} (emails are compared ignoring case)",
+                        shown(email.as_str())
                     ),
                 )
                 .at(line)
@@ -254,7 +259,11 @@ impl CrossState {
                         Diagnostic::error(
                             &file.display,
                             "ens.duplicate",
-                            format!("ENS name {ens} is already given to {owner} on line {first}"),
+                            format!(
+                                "ENS name {} is already given to {} on line {first}",
+                                shown(&ens),
+                                shown(owner)
+                            ),
                         )
                         .at(line)
                         .column("ens_name")
@@ -267,7 +276,11 @@ impl CrossState {
                     Diagnostic::error(
                         &file.display,
                         "ens.duplicate",
-                        format!("ENS name {ens} already belongs to {owner} in the database"),
+                        format!(
+                            "ENS name {} already belongs to {} in the database",
+                            shown(&ens),
+                            shown(owner)
+                        ),
                     )
                     .at(line)
                     .column("ens_name")
@@ -304,7 +317,10 @@ impl CrossState {
                 Diagnostic::error(
                     &file.display,
                     "capital.duplicate",
-                    format!("{email} already has a capital account on line {first}"),
+                    format!(
+                        "{} already has a capital account on line {first}",
+                        shown(email.as_str())
+                    ),
                 )
                 .at(line)
                 .column("member_email")
@@ -354,7 +370,10 @@ impl CrossState {
                     Diagnostic::error(
                         &file.display,
                         "ref.period",
-                        format!("no period named `{period}` in the periods file or the database"),
+                        format!(
+                            "no period named `{}` in the periods file or the database",
+                            shown(&period)
+                        ),
                     )
                     .at(line)
                     .column("period_name")
@@ -377,7 +396,7 @@ fn unknown_member(file: &SourceFile, line: u64, email: &Email, members_given: bo
     Diagnostic::error(
         &file.display,
         "ref.member",
-        format!("Member not found: {email}"),
+        format!("Member not found: {}", shown(email.as_str())),
     )
     .at(line)
     .column("member_email")
@@ -406,7 +425,8 @@ impl<'a> Fields<'a> {
             file,
             missing,
             diags,
-            ok: true,
+            // A value the reader refused was reported there, and the row is not valid.
+            ok: !record.any_refused(),
         }
     }
 
@@ -434,7 +454,8 @@ impl<'a> Fields<'a> {
         let value = self.optional(column);
         if value.is_none() {
             self.ok = false;
-            if !self.missing.contains(&column) {
+            let refused = self.record.refused(self.file.table.index(column));
+            if !refused && !self.missing.contains(&column) {
                 self.diags.push(
                     Diagnostic::error(
                         &self.file.display,
@@ -513,7 +534,7 @@ impl<'a> Fields<'a> {
                 column,
                 value,
                 rule,
-                format!("invalid {column} `{value}`"),
+                format!("invalid {column} `{}`", shown(value)),
                 Some(hint),
             );
         }
@@ -780,13 +801,21 @@ impl<T> Iterator for Rows<T> {
 
     fn next(&mut self) -> Option<T> {
         loop {
-            let record = self.reader.next_record(&mut self.ignored)?;
-            self.ignored = Diagnostics::default();
-            let mut sink = Diagnostics::default();
-            let file = self.reader.file().clone();
-            let mut fields = Fields::new(&record, &file, &self.reader.missing_columns, &mut sink);
-            if let Some(row) = (self.parse)(&mut fields) {
-                return Some(row);
+            if !self.reader.advance(&mut self.ignored) {
+                return None;
+            }
+            self.ignored.clear();
+            let reader = &self.reader;
+            let mut fields = Fields::new(
+                reader.record(),
+                reader.file(),
+                &reader.missing_columns,
+                &mut self.ignored,
+            );
+            let row = (self.parse)(&mut fields);
+            self.ignored.clear();
+            if row.is_some() {
+                return row;
             }
         }
     }
