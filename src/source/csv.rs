@@ -79,11 +79,25 @@ impl RawCsv {
 
     /// A field of the last record read, as raw bytes.
     pub(super) fn field(&self, index: usize) -> &[u8] {
+        let (start, end) = self.range(index);
+        &self.fields[start..end]
+    }
+
+    /// Where a field of the last record read lies in [`RawCsv::record_bytes`].
+    pub(super) fn range(&self, index: usize) -> (usize, usize) {
         let start = match index {
             0 => 0,
             i => self.ends[i - 1],
         };
-        &self.fields[start..self.ends[index]]
+        (start, self.ends[index])
+    }
+
+    /// All fields of the last record read, one after another.
+    pub(super) fn record_bytes(&self) -> &[u8] {
+        match self.len {
+            0 => &[],
+            n => &self.fields[..self.ends[n - 1]],
+        }
     }
 
     pub(super) fn fields(&self) -> impl Iterator<Item = &[u8]> {

@@ -128,7 +128,7 @@ impl Table {
         }
     }
 
-    pub fn columns(self) -> &'static [Column] {
+    pub const fn columns(self) -> &'static [Column] {
         match self {
             Table::Members => MEMBER_COLUMNS,
             Table::CapitalAccounts => CAPITAL_COLUMNS,
@@ -137,12 +137,34 @@ impl Table {
         }
     }
 
-    /// Index of a column by name; the caller names only columns of this table.
+    /// Index of a column by name; the caller names only columns of this table. A `match`, so
+    /// that a name written as a literal costs a few compares, not a search (see the test that
+    /// keeps it in step with [`Table::columns`]).
+    #[inline]
     pub fn index(self, name: &str) -> usize {
-        self.columns()
-            .iter()
-            .position(|c| c.name == name)
-            .unwrap_or(usize::MAX)
+        match (self, name) {
+            (Table::Members, "email")
+            | (Table::CapitalAccounts | Table::Contributions, "member_email")
+            | (Table::Periods, "name") => 0,
+            (Table::Members, "display_name")
+            | (Table::CapitalAccounts, "balance")
+            | (Table::Contributions, "period_name")
+            | (Table::Periods, "description") => 1,
+            (Table::Members, "ens_name")
+            | (Table::CapitalAccounts, "tax_basis")
+            | (Table::Contributions, "contribution_type")
+            | (Table::Periods, "start_date") => 2,
+            (Table::Members, "role")
+            | (Table::CapitalAccounts, "notes")
+            | (Table::Contributions, "amount")
+            | (Table::Periods, "end_date") => 3,
+            (Table::Members, "status")
+            | (Table::Contributions, "description")
+            | (Table::Periods, "status") => 4,
+            (Table::Members, "joined_at") | (Table::Contributions, "status") => 5,
+            (Table::Contributions, "approved_at") => 6,
+            _ => usize::MAX,
+        }
     }
 
     pub fn required_in_bundle(self) -> bool {
@@ -362,7 +384,7 @@ impl Bundle {
 #[derive(Clone, Debug, Default)]
 pub struct Record {
     pub line: u64,
-    /// The values one after another; `spans` says where each is.
+    /// The values one after another (or the whole row), `spans` saying where each is.
     text: String,
     spans: Vec<Option<(usize, usize)>>,
     /// Columns whose value the reader refused (and reported), one bit per column index.
@@ -848,6 +870,34 @@ impl Reader {
             return Step::Skip;
         }
         let columns = self.file.table.columns();
+        // The common case in one pass each: the whole row is UTF-8 with no NUL byte, so it is
+        // checked and copied once, and each value is a trimmed span of it.
+        let whole = raw.record_bytes();
+        if let Ok(text) = std::str::from_utf8(whole)
+            && !has_nul(whole)
+        {
+            self.record.start(line, columns.len());
+            self.record.text.push_str(text);
+            let spans = mapping.iter().enumerate().filter_map(|(i, col)| {
+                let (start, end) = raw.range(i);
+                Some((col.as_ref()?, start, text.get(start..end)))
+            });
+            let mut split_char = false;
+            for (&col, start, value) in spans {
+                let Some(value) = value else {
+                    // A character split between two fields: each field is not valid UTF-8.
+                    split_char = true;
+                    break;
+                };
+                let (from, to) = trim_bounds(value);
+                if from < to {
+                    self.record.spans[col] = Some((start + from, start + to));
+                }
+            }
+            if !split_char {
+                return Step::Record;
+            }
+        }
         self.record.start(line, columns.len());
         let mut bad = false;
         for (i, col) in mapping.iter().enumerate() {
@@ -858,8 +908,8 @@ impl Reader {
             match std::str::from_utf8(field) {
                 Ok(s) => {
                     let value = trim(s);
-                    if let Some(at) = value.find('\0') {
-                        let nul_line = line + count_newlines(&value.as_bytes()[..at]);
+                    if let Some(at) = field.iter().position(|&b| b == 0) {
+                        let nul_line = line + count_newlines(&field[..at]);
                         diags.push(nul_error(file, nul_line, columns[col].name, value));
                         self.record.refuse(col);
                     } else if !value.is_empty() {
@@ -1481,6 +1531,12 @@ fn nul_error(file: &str, line: u64, column: &str, value: &str) -> Diagnostic {
 
 /// `str::trim`, with a fast path for the ASCII spaces that are all a normal file has.
 fn trim(s: &str) -> &str {
+    let (from, to) = trim_bounds(s);
+    &s[from..to]
+}
+
+/// Where `s.trim()` starts and ends in `s`.
+fn trim_bounds(s: &str) -> (usize, usize) {
     let is_space = |b: u8| matches!(b, b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r');
     let bytes = s.as_bytes();
     let start = bytes
@@ -1491,12 +1547,24 @@ fn trim(s: &str) -> &str {
         .iter()
         .rposition(|&b| !is_space(b))
         .map_or(start, |i| i + 1);
-    let inner = &s[start..end];
     // Other Unicode white space (a no-break space, say) starts with a byte >= 0x80.
-    match (inner.as_bytes().first(), inner.as_bytes().last()) {
-        (Some(&first), Some(&last)) if first >= 0x80 || last >= 0x80 => inner.trim(),
-        _ => inner,
+    match (
+        bytes.get(start),
+        end.checked_sub(1).and_then(|i| bytes.get(i)),
+    ) {
+        (Some(&first), Some(&last)) if start < end && (first >= 0x80 || last >= 0x80) => {
+            let inner = &s[start..end];
+            let trimmed_start = inner.trim_start();
+            let from = start + inner.len() - trimmed_start.len();
+            (from, from + trimmed_start.trim_end().len())
+        }
+        _ => (start, end),
     }
+}
+
+/// Whether `bytes` hold a NUL; branch-free, so it compiles to vector compares.
+fn has_nul(bytes: &[u8]) -> bool {
+    bytes.iter().fold(0u8, |any, &b| any | u8::from(b == 0)) != 0
 }
 
 fn trim_bom(bytes: &[u8]) -> &[u8] {
@@ -1598,6 +1666,17 @@ fn edit_distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn column_indexes_match_the_column_lists() {
+        for table in Table::ALL {
+            for (i, column) in table.columns().iter().enumerate() {
+                assert_eq!(table.index(column.name), i, "{table:?} {}", column.name);
+            }
+            assert_eq!(table.index("favourite_colour"), usize::MAX);
+        }
+        assert_eq!(Table::Members.index("amount"), usize::MAX);
+    }
 
     #[test]
     fn near_misses_are_suggested() {
