@@ -839,12 +839,7 @@ fn write_stdout(bytes: &[u8]) -> Result<i32, Failure> {
 
 fn validate_files(cli: &Cli, ui: &Ui, files: &[SourceFile]) -> Result<i32, Failure> {
     for f in files {
-        if !f.path.is_file() {
-            return Err(SourceError::NotFound {
-                path: f.display.clone(),
-            }
-            .into());
-        }
+        f.check_readable()?;
     }
     // References are also checked against the database, but only one that exists and holds the
     // schema: validation never creates or writes a database.

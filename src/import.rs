@@ -238,15 +238,7 @@ pub fn run(
 ) -> Result<Report, ImportError> {
     for f in files {
         // Unreadable files are an I/O error (exit 4) before anything else is attempted.
-        std::fs::File::open(&f.path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => SourceError::NotFound {
-                path: f.display.clone(),
-            },
-            _ => SourceError::Unreadable {
-                path: f.display.clone(),
-                source: e,
-            },
-        })?;
+        f.check_readable()?;
     }
     if !opts.dry_run {
         store.init()?;

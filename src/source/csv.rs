@@ -104,7 +104,22 @@ impl RawCsv {
         (0..self.len).map(|i| self.field(i))
     }
 
+    /// Reads the next record; one that breaks a limit is read to its end and dropped.
     pub(super) fn read(&mut self) -> Raw {
+        self.read_record(true)
+    }
+
+    /// Reads the header: a header that breaks a limit ends the file there (nothing after it can
+    /// be read as this table), so the rest is not scanned for its end.
+    pub(super) fn read_header(&mut self) -> Raw {
+        let raw = self.read_record(false);
+        if matches!(raw, Raw::Overflow(..)) {
+            self.done = true;
+        }
+        raw
+    }
+
+    fn read_record(&mut self, skip_overflow: bool) -> Raw {
         if self.done {
             return Raw::End;
         }
@@ -166,10 +181,16 @@ impl RawCsv {
                         self.fields.resize(grown, 0);
                         continue;
                     }
+                    if !skip_overflow {
+                        return Raw::Overflow(line, overflow.unwrap_or(Overflow::Record));
+                    }
                     self.start_skipping();
                 }
                 ReadRecordResult::OutputEndsFull if overflow.is_none() => {
                     if self.ends.len() >= MAX_COLUMNS {
+                        if !skip_overflow {
+                            return Raw::Overflow(line, Overflow::Fields);
+                        }
                         overflow = Some(Overflow::Fields);
                         self.start_skipping();
                     } else {

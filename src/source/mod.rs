@@ -630,7 +630,7 @@ impl Reader {
         diags: &mut Diagnostics,
     ) -> io::Result<()> {
         let mut raw = RawCsv::new(input);
-        let got = match raw.read() {
+        let got = match raw.read_header() {
             Raw::Record(_) => true,
             Raw::End => false,
             Raw::Error(e) => return Err(e),
@@ -1201,6 +1201,10 @@ fn read_json_file(
     let bytes = match input {
         Input::Bytes(bytes) => bytes,
         Input::File(handle) => {
+            if handle.metadata()?.len() > limit {
+                diags.push(json_too_large(file));
+                return Ok(None);
+            }
             let mut bytes = Vec::new();
             // `take`: the size from the file system is only a hint for a file still being written.
             BufReader::new(handle)
@@ -1210,20 +1214,22 @@ fn read_json_file(
         }
     };
     if bytes.len() as u64 > limit {
-        diags.push(
-            Diagnostic::error(
-                &file.display,
-                "file.too_large",
-                format!(
-                    "a .json file is read whole and may hold at most {}; this one is larger",
-                    size(usize::try_from(limit).unwrap_or(usize::MAX))
-                ),
-            )
-            .hint("write one object per line in a .jsonl file, which is read a line at a time"),
-        );
+        diags.push(json_too_large(file));
         return Ok(None);
     }
     Ok(Some(bytes))
+}
+
+fn json_too_large(file: &SourceFile) -> Diagnostic {
+    Diagnostic::error(
+        &file.display,
+        "file.too_large",
+        format!(
+            "a .json file is read whole and may hold at most {}; this one is larger",
+            size(usize::try_from(MAX_JSON_FILE_BYTES).unwrap_or(usize::MAX))
+        ),
+    )
+    .hint("write one object per line in a .jsonl file, which is read a line at a time")
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
