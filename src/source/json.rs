@@ -12,11 +12,21 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::io::{self, BufRead, BufReader, Read};
 
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::Column;
+use crate::diagnostic::{Diagnostic, Diagnostics};
+
+use super::header::near_miss;
+use super::reader::{
+    count_newlines, encoding_error, field_too_large, line_of, nul_error, size, trim, trim_bom,
+};
+use super::{
+    Column, Inner, Input, MAX_FIELD_BYTES, MAX_JSON_FILE_BYTES, MAX_RECORD_BYTES, Reader, Record,
+    SourceFile, Step, UnknownColumns,
+};
 
 /// A key of an object, in the order keys first appear.
 pub(super) enum Key<'de> {
@@ -231,6 +241,408 @@ impl<'de> Visitor<'de> for KeySeed {
     fn visit_string<E: de::Error>(self, v: String) -> Result<Cow<'de, str>, E> {
         Ok(Cow::Owned(v))
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// `.json` and `.jsonl` files
+// ---------------------------------------------------------------------------------------------
+
+impl Reader {
+    pub(super) fn open_json(&mut self, bytes: Vec<u8>, diags: &mut Diagnostics) {
+        let body = trim_bom(&bytes);
+        if body.iter().all(u8::is_ascii_whitespace) {
+            self.finished = true;
+            diags.push(
+                Diagnostic::error(&self.file.display, "file.empty", "the file is empty")
+                    .hint("give a JSON array of objects, or one object per line in a .jsonl file"),
+            );
+            return;
+        }
+        self.saw_anything = true;
+        if let Err(e) = std::str::from_utf8(&bytes) {
+            let line = line_of(&bytes, e.valid_up_to());
+            diags.push(encoding_error(&self.file.display, line, None));
+            self.finished = true;
+            return;
+        }
+        let start = bytes.len() - body.len();
+        let first = body.iter().position(|b| !b.is_ascii_whitespace());
+        match first.map(|p| body[p]) {
+            Some(open @ (b'[' | b'{')) => {
+                let array = open == b'[';
+                let pos = start + first.unwrap_or(0) + usize::from(array);
+                self.inner = Inner::JsonBytes {
+                    line: line_of(&bytes, pos),
+                    counted_to: pos,
+                    bytes,
+                    pos,
+                    array,
+                };
+            }
+            _ => {
+                self.finished = true;
+                diags.push(
+                    Diagnostic::error(
+                        &self.file.display,
+                        "file.json",
+                        "expected a JSON array of objects",
+                    )
+                    .at(line_of(&bytes, start + first.unwrap_or(0)))
+                    .hint("the file should look like [{\"email\": \"…\", …}, …]"),
+                );
+            }
+        }
+    }
+    pub(super) fn next_json_bytes(&mut self, diags: &mut Diagnostics) -> Step {
+        let Inner::JsonBytes {
+            bytes,
+            pos,
+            line,
+            counted_to,
+            array,
+        } = &mut self.inner
+        else {
+            return Step::End;
+        };
+        let file = &self.file.display;
+        let skip_ws = |p: &mut usize| {
+            while *p < bytes.len() && bytes[*p].is_ascii_whitespace() {
+                *p += 1;
+            }
+        };
+        skip_ws(pos);
+        if *array && *pos < bytes.len() && bytes[*pos] == b',' && self.rows > 0 {
+            *pos += 1;
+            skip_ws(pos);
+        }
+        *line += count_newlines(&bytes[*counted_to..*pos]);
+        *counted_to = *pos;
+        if *pos >= bytes.len() && !*array {
+            return Step::End;
+        }
+        if *pos >= bytes.len() {
+            diags.push(
+                Diagnostic::error(file, "file.json", "the JSON array is not closed")
+                    .at(*line)
+                    .hint("end the file with ]"),
+            );
+            return Step::End;
+        }
+        if *array && bytes[*pos] == b']' {
+            return Step::End;
+        }
+        let start_line = *line;
+        // The whole file was checked to be UTF-8 when it was opened.
+        let Ok(rest) = std::str::from_utf8(&bytes[*pos..]) else {
+            return Step::End;
+        };
+        let mut stream = serde_json::Deserializer::from_str(rest).into_iter::<Checked>();
+        match stream.next() {
+            Some(Ok(_)) => {}
+            Some(Err(e)) => {
+                diags.push(
+                    Diagnostic::error(file, "file.json", format!("invalid JSON: {e}"))
+                        .at(start_line + e.line() as u64 - 1),
+                );
+                return Step::End;
+            }
+            None => return Step::End,
+        }
+        let text = &rest[..stream.byte_offset()];
+        *pos += stream.byte_offset();
+        *line += count_newlines(&bytes[*counted_to..*pos]);
+        *counted_to = *pos;
+        // Anything but `,` or `]` after a value is a syntax error.
+        let mut p = *pos;
+        skip_ws(&mut p);
+        if *array && p < bytes.len() && bytes[p] != b',' && bytes[p] != b']' {
+            let at = start_line + count_newlines(&bytes[*counted_to..p]);
+            diags.push(
+                Diagnostic::error(file, "file.json", "expected , or ] after an object").at(at),
+            );
+            return Step::End;
+        }
+        if text.len() > MAX_RECORD_BYTES {
+            diags.push(
+                Diagnostic::error(
+                    file,
+                    "file.record_too_large",
+                    format!(
+                        "the object is longer than {}, the most one record may hold; it is skipped",
+                        size(MAX_RECORD_BYTES)
+                    ),
+                )
+                .at(start_line)
+                .hint("split the record's text, or give it in fewer characters"),
+            );
+            return Step::Skip;
+        }
+        let unknown = &mut self.unknown;
+        let parsed = object(text, self.file.table.columns(), &mut |k| {
+            unknown.first_sight(k)
+        });
+        match parsed {
+            Ok(Some(object)) => json_record(
+                &self.file,
+                start_line,
+                object,
+                &mut self.record,
+                &mut self.unknown,
+                diags,
+            ),
+            Ok(None) => {
+                diags.push(
+                    Diagnostic::error(file, "file.json", "expected a JSON object").at(start_line),
+                );
+                Step::Skip
+            }
+            Err(e) => {
+                diags.push(
+                    Diagnostic::error(file, "file.json", format!("invalid JSON: {e}"))
+                        .at(start_line + e.line() as u64 - 1),
+                );
+                Step::End
+            }
+        }
+    }
+
+    pub(super) fn next_json_line(&mut self, diags: &mut Diagnostics) -> Step {
+        let Inner::JsonLines { input, line, buf } = &mut self.inner else {
+            return Step::End;
+        };
+        let file = &self.file.display;
+        buf.clear();
+        let read = match read_line_bounded(input.as_mut(), buf, MAX_RECORD_BYTES) {
+            Ok(read) => read,
+            Err(e) => {
+                diags.push(Diagnostic::error(file, "file.unreadable", e.to_string()).at(*line + 1));
+                return Step::End;
+            }
+        };
+        if read == LineRead::End {
+            return Step::End;
+        }
+        *line += 1;
+        let this_line = *line;
+        self.saw_anything |= read == LineRead::TooLong;
+        if read == LineRead::TooLong {
+            diags.push(
+                Diagnostic::error(
+                    file,
+                    "file.record_too_large",
+                    format!(
+                        "the line is longer than {}, the most one record may hold; it is skipped",
+                        size(MAX_RECORD_BYTES)
+                    ),
+                )
+                .at(this_line)
+                .hint("each line of a .jsonl file is one JSON object"),
+            );
+            return Step::Skip;
+        }
+        let text = if this_line == 1 {
+            trim_bom(buf)
+        } else {
+            &buf[..]
+        };
+        if text.iter().all(u8::is_ascii_whitespace) {
+            return Step::Continue;
+        }
+        self.saw_anything = true;
+        let Ok(text) = std::str::from_utf8(text) else {
+            diags.push(encoding_error(file, this_line, None));
+            return Step::Skip;
+        };
+        if let Err(e) = serde_json::from_str::<Checked>(text) {
+            diags.push(
+                Diagnostic::error(file, "file.json", format!("invalid JSON: {e}"))
+                    .at(this_line)
+                    .hint("each line of a .jsonl file is one JSON object"),
+            );
+            return Step::Skip;
+        }
+        let unknown = &mut self.unknown;
+        let parsed = object(text, self.file.table.columns(), &mut |k| {
+            unknown.first_sight(k)
+        });
+        match parsed {
+            Ok(Some(object)) => json_record(
+                &self.file,
+                this_line,
+                object,
+                &mut self.record,
+                &mut self.unknown,
+                diags,
+            ),
+            Ok(None) => {
+                diags.push(
+                    Diagnostic::error(file, "file.json", "expected a JSON object").at(this_line),
+                );
+                Step::Skip
+            }
+            Err(e) => {
+                diags.push(
+                    Diagnostic::error(file, "file.json", format!("invalid JSON: {e}"))
+                        .at(this_line)
+                        .hint("each line of a .jsonl file is one JSON object"),
+                );
+                Step::Skip
+            }
+        }
+    }
+}
+
+/// Fills `record` from one parsed object, reporting its unknown keys and unusable values.
+fn json_record(
+    file: &SourceFile,
+    line: u64,
+    object: Object<'_>,
+    record: &mut Record,
+    unknown: &mut UnknownColumns,
+    diags: &mut Diagnostics,
+) -> Step {
+    let columns = file.table.columns();
+    record.start(line, columns.len());
+    let mut bad = false;
+    for key in &object.keys {
+        let col = match key {
+            Key::Unknown(name) => {
+                let near = near_miss(name, columns, &[]);
+                unknown.report(&file.display, Some(line), name, near, diags);
+                continue;
+            }
+            Key::Known(col) => *col,
+        };
+        let name = columns[col].name;
+        let Some(raw) = object.values[col] else {
+            continue;
+        };
+        match scalar(raw) {
+            Ok(Scalar::Null) => {}
+            Ok(Scalar::Text(text)) => {
+                let value = trim(&text);
+                if value.len() > MAX_FIELD_BYTES {
+                    diags.push(field_too_large(&file.display, line, name, ".json"));
+                    bad = true;
+                } else if value.contains('\0') {
+                    diags.push(nul_error(&file.display, line, name, value));
+                    record.refuse(col);
+                } else if !value.is_empty() {
+                    record.set(col, value);
+                }
+            }
+            Ok(Scalar::Other) => {
+                diags.push(
+                    Diagnostic::error(&file.display, "file.json", "expected a string or a number")
+                        .at(line)
+                        .column(name)
+                        .hint("give a string or a number"),
+                );
+                bad = true;
+            }
+            Err(e) => {
+                diags.push(
+                    Diagnostic::error(&file.display, "file.json", format!("invalid JSON: {e}"))
+                        .at(line)
+                        .column(name),
+                );
+                bad = true;
+            }
+        }
+    }
+    if bad { Step::Skip } else { Step::Record }
+}
+
+/// Reads a `.json` file whole, unless it is larger than [`MAX_JSON_FILE_BYTES`] (then `None`,
+/// with the diagnostic saying so).
+pub(super) fn read_json_file(
+    file: &SourceFile,
+    input: Input,
+    diags: &mut Diagnostics,
+) -> io::Result<Option<Vec<u8>>> {
+    let limit = MAX_JSON_FILE_BYTES;
+    let bytes = match input {
+        Input::Bytes(bytes) => bytes,
+        Input::File(handle) => {
+            if handle.metadata()?.len() > limit {
+                diags.push(json_too_large(file));
+                return Ok(None);
+            }
+            let mut bytes = Vec::new();
+            // `take`: the size from the file system is only a hint for a file still being written.
+            BufReader::new(handle)
+                .take(limit + 1)
+                .read_to_end(&mut bytes)?;
+            bytes
+        }
+    };
+    if bytes.len() as u64 > limit {
+        diags.push(json_too_large(file));
+        return Ok(None);
+    }
+    Ok(Some(bytes))
+}
+
+fn json_too_large(file: &SourceFile) -> Diagnostic {
+    Diagnostic::error(
+        &file.display,
+        "file.too_large",
+        format!(
+            "a .json file is read whole and may hold at most {}; this one is larger",
+            size(usize::try_from(MAX_JSON_FILE_BYTES).unwrap_or(usize::MAX))
+        ),
+    )
+    .hint("write one object per line in a .jsonl file, which is read a line at a time")
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LineRead {
+    Line,
+    /// The line was longer than the limit; it was read to its end and dropped.
+    TooLong,
+    End,
+}
+
+/// `read_until(b'\n')` that keeps at most `max` bytes of a line.
+fn read_line_bounded(
+    input: &mut dyn BufRead,
+    buf: &mut Vec<u8>,
+    max: usize,
+) -> io::Result<LineRead> {
+    let mut too_long = false;
+    let mut any = false;
+    loop {
+        let available = match input.fill_buf() {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if available.is_empty() {
+            break;
+        }
+        any = true;
+        let (take, done) = match available.iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (available.len(), false),
+        };
+        if !too_long {
+            if buf.len() + take > max {
+                too_long = true;
+                buf.clear();
+            } else {
+                buf.extend_from_slice(&available[..take]);
+            }
+        }
+        input.consume(take);
+        if done {
+            break;
+        }
+    }
+    Ok(match (any, too_long) {
+        (false, _) => LineRead::End,
+        (true, true) => LineRead::TooLong,
+        (true, false) => LineRead::Line,
+    })
 }
 
 #[cfg(test)]
