@@ -42,9 +42,9 @@ fn bounded(text: String, max_chars: usize) -> String {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
-    Note,
-    Warning,
-    Error,
+    Note = 0,
+    Warning = 1,
+    Error = 2,
 }
 
 /// One finding. `line` is the line as an editor shows it (1-based, the header is line 1).
@@ -127,17 +127,59 @@ impl Diagnostic {
     }
 }
 
+/// The most findings of one rule about one file a collection lists. More are counted (the counts
+/// stay exact) and named in one closing finding, so a 2 GB file with a mistake on every line costs a
+/// thousand diagnostics, not twenty million.
+pub const MAX_LISTED_PER_RULE: usize = 1_000;
+
 /// An ordered collection of findings.
 #[derive(Clone, Debug, Default)]
 pub struct Diagnostics {
     items: Vec<Diagnostic>,
+    /// Findings pushed, per severity (note, warning, error), listed or not.
+    totals: [usize; 3],
+    /// Per file and rule: how many were pushed, and the first one that was not listed.
+    per_rule: Vec<RuleCount>,
+}
+
+#[derive(Clone, Debug)]
+struct RuleCount {
+    file: String,
+    rule: &'static str,
+    pushed: usize,
+    first_unlisted: Option<Diagnostic>,
 }
 
 impl Diagnostics {
     pub fn push(&mut self, diagnostic: Diagnostic) {
-        self.items.push(diagnostic);
+        self.totals[diagnostic.severity as usize] += 1;
+        let count = match self
+            .per_rule
+            .iter_mut()
+            .find(|c| c.rule == diagnostic.rule && c.file == diagnostic.file)
+        {
+            Some(count) => count,
+            None => {
+                self.per_rule.push(RuleCount {
+                    file: diagnostic.file.clone(),
+                    rule: diagnostic.rule,
+                    pushed: 0,
+                    first_unlisted: None,
+                });
+                let last = self.per_rule.len() - 1;
+                &mut self.per_rule[last]
+            }
+        };
+        count.pushed += 1;
+        if count.pushed <= MAX_LISTED_PER_RULE {
+            self.items.push(diagnostic);
+        } else if count.first_unlisted.is_none() {
+            count.first_unlisted = Some(diagnostic);
+        }
     }
 
+    /// The findings listed, in order; a rule over [`MAX_LISTED_PER_RULE`] ends with one finding
+    /// saying how many more there are (after [`Diagnostics::extend`] or [`Diagnostics::close`]).
     pub fn items(&self) -> &[Diagnostic] {
         &self.items
     }
@@ -146,21 +188,52 @@ impl Diagnostics {
         self.items
     }
 
+    /// Every finding of this severity pushed, listed or not.
     pub fn count(&self, severity: Severity) -> usize {
-        self.items.iter().filter(|d| d.severity == severity).count()
+        self.totals[severity as usize]
     }
 
     pub fn has_errors(&self) -> bool {
-        self.items.iter().any(|d| d.severity == Severity::Error)
+        self.count(Severity::Error) > 0
     }
 
     /// Forgets every finding, keeping the allocation.
     pub fn clear(&mut self) {
         self.items.clear();
+        self.totals = [0; 3];
+        self.per_rule.clear();
     }
 
-    pub fn extend(&mut self, other: Diagnostics) {
+    /// Appends, for each rule with findings that were not listed, one finding saying how many.
+    pub fn close(&mut self) {
+        for count in &mut self.per_rule {
+            let Some(first) = count.first_unlisted.take() else {
+                continue;
+            };
+            let more = count.pushed - MAX_LISTED_PER_RULE;
+            self.items.push(Diagnostic {
+                column: None,
+                value: None,
+                value_length: None,
+                message: format!(
+                    "{more} more `{}` findings in this file, from this line on, are not listed (the first {MAX_LISTED_PER_RULE} are)",
+                    count.rule
+                ),
+                hint: Some(
+                    "the summary counts them all; fix what is listed and validate again".into(),
+                ),
+                ..first
+            });
+        }
+    }
+
+    /// Takes in another collection (closed first, so it brings its own closing findings).
+    pub fn extend(&mut self, mut other: Diagnostics) {
+        other.close();
         self.items.extend(other.items);
+        for (total, more) in self.totals.iter_mut().zip(other.totals) {
+            *total += more;
+        }
     }
 }
 
@@ -181,6 +254,28 @@ mod tests {
         let d = Diagnostic::error("f.csv", "x.y", "m").value(&exact);
         assert_eq!(d.value.as_deref(), Some(exact.as_str()));
         assert_eq!(d.value_length, None);
+    }
+
+    #[test]
+    fn each_rule_lists_at_most_a_thousand_and_counts_them_all() {
+        let mut file = Diagnostics::default();
+        for line in 2..2_502 {
+            file.push(Diagnostic::error("a.csv", "file.field_count", "m").at(line));
+        }
+        file.push(Diagnostic::warning("a.csv", "file.unknown_column", "w").at(1));
+        assert_eq!(file.items().len(), MAX_LISTED_PER_RULE + 1);
+        let mut all = Diagnostics::default();
+        all.extend(file);
+        assert_eq!(all.count(Severity::Error), 2_500);
+        assert_eq!(all.count(Severity::Warning), 1);
+        let last = all.items().last().cloned();
+        assert_eq!(last.as_ref().map(|d| d.rule), Some("file.field_count"));
+        assert_eq!(last.as_ref().and_then(|d| d.line), Some(1_002));
+        assert_eq!(
+            last.map(|d| d.message),
+            Some("1500 more `file.field_count` findings in this file, from this line on, are not listed (the first 1000 are)".to_string())
+        );
+        assert_eq!(all.items().len(), MAX_LISTED_PER_RULE + 2);
     }
 
     #[test]

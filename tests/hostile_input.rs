@@ -825,6 +825,60 @@ fn a_row_with_more_fields_than_a_file_may_have_is_a_field_count_error() {
 }
 
 #[test]
+fn a_mistake_on_every_line_of_a_big_file_is_counted_in_full_and_listed_a_thousand_times() {
+    // Two million rows written with semicolons: a field-count error on every line. Listing them
+    // all took 2 GB of memory for a 50 MB file.
+    let b = Bundle::new();
+    {
+        let mut out = BufWriter::new(File::create(b.path("members.csv")).expect("create"));
+        out.write_all(MEMBERS_HEADER.as_bytes()).expect("write");
+        for i in 0..2_000_000 {
+            writeln!(out, "m{i}@example.org;Name;;member;active;2025-01-01").expect("write");
+        }
+        out.flush().expect("flush");
+    }
+    let run = b.validate(Some(ADDRESS_SPACE_KIB));
+    assert_eq!(run.code(), Some(1), "{}", run.all());
+    let report = run.report();
+    assert_eq!(report["summary"]["errors"], 2_000_000);
+    let d = run.diagnostics_of("members.csv");
+    assert_eq!(d.len(), 1_001);
+    assert_eq!(
+        d[999],
+        with(
+            error(
+                "members.csv",
+                Some(1_001),
+                None,
+                "file.field_count",
+                "1 fields, but the header has 6",
+            ),
+            "hint",
+            json!("a value with a comma must be in double quotes"),
+        )
+    );
+    assert_eq!(
+        d[1_000],
+        with(
+            error(
+                "members.csv",
+                Some(1_002),
+                None,
+                "file.field_count",
+                "1999000 more `file.field_count` findings in this file, from this line on, are not listed (the first 1000 are)",
+            ),
+            "hint",
+            json!("the summary counts them all; fix what is listed and validate again"),
+        )
+    );
+    assert!(
+        run.output.stdout.len() < 400_000,
+        "{}",
+        run.output.stdout.len()
+    );
+}
+
+#[test]
 fn a_header_only_file_with_an_unknown_column_still_has_no_rows() {
     let b = Bundle::new();
     b.write(

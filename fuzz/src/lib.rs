@@ -3,7 +3,8 @@
 //! A target panics (and libFuzzer keeps the input) when the code under test panics, or when one of
 //! these promises breaks: record lines never go back; values are trimmed, non-empty and NUL-free;
 //! every diagnostic names its file and a dotted rule; no diagnostic shows more than
-//! [`MAX_SHOWN_CHARS`] characters of a value; the report's counts agree with its diagnostics.
+//! [`MAX_SHOWN_CHARS`] characters of a value; the report's counts agree with its diagnostics
+//! (every finding is counted; a listed severity has a count, a count has a listed finding).
 
 use habitat_migrate::diagnostic::{Diagnostics, MAX_SHOWN_CHARS, Severity};
 use habitat_migrate::report;
@@ -115,18 +116,22 @@ fn check_reports(v: &Validation) {
     let human = report::validation_human(v);
     assert!(human.ends_with('\n'));
     let json = report::validation_json(v);
-    let count = |s: Severity| {
+    // The counts are every finding; the list holds at most MAX_LISTED_PER_RULE of a rule per file
+    // (and a closing finding for the rest).
+    let listed = |s: Severity| {
         v.diagnostics
             .items()
             .iter()
             .filter(|d| d.severity == s)
             .count()
     };
-    assert_eq!(
-        json["summary"]["errors"].as_u64(),
-        Some(count(Severity::Error) as u64)
-    );
-    assert_eq!(json["ok"].as_bool(), Some(count(Severity::Error) == 0));
+    let errors = v.diagnostics.count(Severity::Error);
+    assert_eq!(json["summary"]["errors"].as_u64(), Some(errors as u64));
+    assert_eq!(json["ok"].as_bool(), Some(errors == 0));
+    for severity in [Severity::Note, Severity::Warning, Severity::Error] {
+        assert!(listed(severity) <= v.diagnostics.count(severity) + v.diagnostics.items().len());
+        assert_eq!(listed(severity) == 0, v.diagnostics.count(severity) == 0);
+    }
     assert!(serde_json_roundtrips(&json));
 }
 
