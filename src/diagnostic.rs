@@ -219,9 +219,12 @@ impl Diagnostics {
                     "{more} more `{}` findings in this file, from this line on, are not listed (the first {MAX_LISTED_PER_RULE} are)",
                     count.rule
                 ),
-                hint: Some(
-                    "the summary counts them all; fix what is listed and validate again".into(),
-                ),
+                hint: Some(match first.severity {
+                    Severity::Error => {
+                        "the summary counts them all; fix what is listed and validate again".into()
+                    }
+                    Severity::Warning | Severity::Note => "the summary counts them all".into(),
+                }),
                 ..first
             });
         }
