@@ -26,18 +26,31 @@
 //! contribution keys and opening balances. The run history (runs, changes) is deliberately not
 //! rolled back by a restore, so it is not compared.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use common::{PgDb, all_output, bin, fresh_pg, fresh_sqlite, pg_client, sqlite_conn};
+use crate::common::{PgDb, all_output, bin, fresh_pg, fresh_sqlite, pg_client, sqlite_conn};
+use crate::harness::{Test, tests};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tempfile::TempDir;
+
+/// The tests of this file, with what each needs (see `harness.rs`); `pg::…` and `sqlite::…` come
+/// from [`on_both_backends!`].
+pub(crate) fn tests() -> Vec<Test> {
+    let mut all = tests! {
+        Postgres: [
+            undo_backups_reverse_runs_newest_first,
+            psql_restores_a_postgresql_backup,
+        ],
+    };
+    all.extend(pg::tests());
+    all.extend(sqlite::tests());
+    all
+}
 
 /// The example bundle of the repository (12 members, 12 accounts, 2 periods, 8 contributions).
 const TECHNE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/techne");
@@ -93,15 +106,15 @@ struct Db {
 }
 
 impl Db {
-    /// A fresh PostgreSQL database; `None` (skipped loudly) without a server, outside CI.
-    fn postgres() -> Option<Db> {
-        let pg = fresh_pg()?;
+    /// A fresh PostgreSQL database.
+    fn postgres() -> Db {
+        let pg = fresh_pg();
         let url = pg.url.clone();
-        Some(Db {
+        Db {
             backend: Backend::Postgres { _db: pg },
             url,
             work: tempfile::tempdir().expect("working directory"),
-        })
+        }
     }
 
     /// A fresh SQLite database file (not created yet).
@@ -489,18 +502,26 @@ fn copy_backup(from: &Path, to: &Path) {
 macro_rules! on_both_backends {
     ($($behaviour:ident),+ $(,)?) => {
         mod pg {
+            use crate::harness::{Test, tests};
+
+            pub(super) fn tests() -> Vec<Test> {
+                tests!(Postgres: [$($behaviour),+])
+            }
+
             $(
-                #[test]
                 fn $behaviour() {
-                    if let Some(db) = super::Db::postgres() {
-                        super::$behaviour(&db);
-                    }
+                    super::$behaviour(&super::Db::postgres());
                 }
             )+
         }
         mod sqlite {
+            use crate::harness::{Test, tests};
+
+            pub(super) fn tests() -> Vec<Test> {
+                tests!(Nothing: [$($behaviour),+])
+            }
+
             $(
-                #[test]
                 fn $behaviour() {
                     super::$behaviour(&super::Db::sqlite());
                 }
@@ -692,9 +713,8 @@ fn restore_returns_every_table_to_its_checksums(db: &Db) {
 /// a later one stands; the later one's undo gives back the state it started from (checksums of
 /// every table), and then the earlier one's gives back the empty database. `psql < FILE` runs
 /// the same script.
-#[test]
 fn undo_backups_reverse_runs_newest_first() {
-    let Some(db) = Db::postgres() else { return };
+    let db = Db::postgres();
     assert_exit(&db.tool(&["db", "init"]), 0, "db init");
     let empty = db.checksums();
     let first = backup_named_in(&db.import_techne());
@@ -741,9 +761,8 @@ fn undo_backups_reverse_runs_newest_first() {
 
 /// The seed guide's own rollback: `psql "$URL" < F`, into the same database after changes and
 /// into another database that holds the schema.
-#[test]
 fn psql_restores_a_postgresql_backup() {
-    let Some(db) = Db::postgres() else { return };
+    let db = Db::postgres();
     db.import_techne();
     let imported = db.checksums();
     let file = db.work.path().join("f.sql");
@@ -773,7 +792,7 @@ fn psql_restores_a_postgresql_backup() {
     );
     assert_exit(&db.tool(&["verify"]), 0, "verify after the psql restore");
 
-    let Some(other) = Db::postgres() else { return };
+    let other = Db::postgres();
     assert_exit(&other.tool(&["db", "init"]), 0, "db init");
     psql(&other.url);
     assert_eq!(

@@ -9,7 +9,20 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::harness::{Test, tests};
 use yaml_rust2::{Yaml, YamlLoader};
+
+/// The tests of this file, with what each needs (see `harness.rs`).
+pub(crate) fn tests() -> Vec<Test> {
+    tests! {
+        Nothing: [
+            runtime_stage_runs_the_release_binary_as_a_non_root_user,
+            dockerignore_keeps_build_output_out_but_not_what_the_builder_copies,
+            compose_example_runs_the_image_next_to_postgres_with_bundle_and_backups_as_volumes,
+            builder_stage_makes_a_binary_whose_libraries_the_runtime_image_ships,
+        ],
+    }
+}
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const BIN_NAME: &str = "habitat-migrate";
@@ -200,7 +213,6 @@ fn cargo_build_command(builder: &Stage) -> Vec<String> {
     run.split_whitespace().map(str::to_string).collect()
 }
 
-#[test]
 fn runtime_stage_runs_the_release_binary_as_a_non_root_user() {
     let (builder, runtime, source, dest) = stages();
 
@@ -289,7 +301,6 @@ fn runtime_stage_runs_the_release_binary_as_a_non_root_user() {
     }
 }
 
-#[test]
 fn dockerignore_keeps_build_output_out_but_not_what_the_builder_copies() {
     let (builder, ..) = stages();
     let ignore = fs::read_to_string(Path::new(ROOT).join(".dockerignore")).expect(".dockerignore");
@@ -318,7 +329,6 @@ fn yaml_str<'a>(node: &'a Yaml, key: &str) -> Option<&'a str> {
     node[key].as_str()
 }
 
-#[test]
 fn compose_example_runs_the_image_next_to_postgres_with_bundle_and_backups_as_volumes() {
     let text = fs::read_to_string(Path::new(ROOT).join("docker-compose.example.yml"))
         .expect("docker-compose.example.yml");
@@ -439,7 +449,6 @@ fn tool_output(program: &str, args: &[&str]) -> String {
 /// Replays the builder stage (its COPY lines, ENV and `cargo build`) in a directory of its own, so
 /// a file the build needs but the Dockerfile does not copy fails here as it would in `docker
 /// build`; then checks the binary against the runtime image.
-#[test]
 fn builder_stage_makes_a_binary_whose_libraries_the_runtime_image_ships() {
     let (builder, _runtime, source, _) = stages();
     let work = Path::new(env!("CARGO_TARGET_TMPDIR")).join("container");

@@ -2,10 +2,21 @@
 //! files, another seed different ones), has the promised shape (one capital account and ten
 //! contributions per member, example.org people), and validates clean.
 
-mod common;
-
+use crate::common;
+use crate::harness::{Test, tests};
 use std::fs;
 use std::path::Path;
+
+/// The tests of this file, with what each needs (see `harness.rs`).
+pub(crate) fn tests() -> Vec<Test> {
+    tests! {
+        Nothing: [
+            same_seed_gives_byte_identical_files_and_another_seed_does_not,
+            bundle_has_the_promised_shape,
+            generated_bundle_validates_clean,
+        ],
+    }
+}
 
 fn generate(dir: &Path, members: u64, seed: u64) {
     common::bin()
@@ -33,7 +44,6 @@ const FILES: [&str; 4] = [
     "periods.csv",
 ];
 
-#[test]
 fn same_seed_gives_byte_identical_files_and_another_seed_does_not() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let (a, b, c) = (
@@ -55,7 +65,6 @@ fn same_seed_gives_byte_identical_files_and_another_seed_does_not() {
     assert_ne!(read(&a, "contributions.csv"), read(&c, "contributions.csv"));
 }
 
-#[test]
 fn bundle_has_the_promised_shape() {
     let tmp = tempfile::tempdir().expect("tempdir");
     generate(tmp.path(), 40, 42);
@@ -77,7 +86,6 @@ fn bundle_has_the_promised_shape() {
     }));
 }
 
-#[test]
 fn generated_bundle_validates_clean() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("bundle");

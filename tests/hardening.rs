@@ -4,10 +4,29 @@
 //! re-import with a blank period status (reopened a closed period), read-only commands rewriting a
 //! SQLite file (journal mode), and money columns of another scale on an existing database.
 
-mod common;
-
+use crate::common;
+use crate::harness::{Test, tests};
 use std::fs;
 use std::path::{Path, PathBuf};
+
+/// The tests of this file, with what each needs (see `harness.rs`).
+pub(crate) fn tests() -> Vec<Test> {
+    tests! {
+        Nothing: [
+            multibyte_timestamp_is_a_diagnostic_not_a_panic,
+            loose_or_over_precise_timestamps_are_refused,
+            values_longer_than_their_columns_are_diagnostics,
+            json_booleans_are_refused,
+            a_password_with_a_slash_is_never_printed,
+            blank_period_status_does_not_reopen_a_closed_period,
+            read_only_commands_leave_a_sqlite_file_byte_identical,
+            db_status_of_a_missing_sqlite_file_lists_pending_without_creating_it,
+        ],
+        Postgres: [
+            existing_money_columns_of_another_scale_are_incompatible,
+        ],
+    }
+}
 
 const GOOD: &str = "tests/data/good";
 
@@ -47,7 +66,6 @@ fn contributions_with_approved_at(value: &str) -> String {
     )
 }
 
-#[test]
 fn multibyte_timestamp_is_a_diagnostic_not_a_panic() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let b = bundle_with(
@@ -60,7 +78,6 @@ fn multibyte_timestamp_is_a_diagnostic_not_a_panic() {
     assert!(has(&report, 2, "approved_at", "date.format"), "{report}");
 }
 
-#[test]
 fn loose_or_over_precise_timestamps_are_refused() {
     for value in [
         "2025-03-31T10:00:00.1234567Z",
@@ -89,7 +106,6 @@ fn loose_or_over_precise_timestamps_are_refused() {
     assert_eq!(validate(tmp.path(), &b, "contributions.csv").0, Some(0));
 }
 
-#[test]
 fn values_longer_than_their_columns_are_diagnostics() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let members = format!(
@@ -108,7 +124,6 @@ fn values_longer_than_their_columns_are_diagnostics() {
     );
 }
 
-#[test]
 fn json_booleans_are_refused() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let jsonl = "{\"member_email\":\"ada@example.org\",\"period_name\":\"Q4 2025\",\"contribution_type\":\"labor\",\"amount\":\"10.00\",\"description\":true,\"status\":\"pending\"}\n";
@@ -118,7 +133,6 @@ fn json_booleans_are_refused() {
     assert!(has(&report, 1, "description", "file.json"), "{report}");
 }
 
-#[test]
 fn a_password_with_a_slash_is_never_printed() {
     let out = common::bin()
         .args([
@@ -135,7 +149,6 @@ fn a_password_with_a_slash_is_never_printed() {
     assert!(all.contains("***"), "{all}");
 }
 
-#[test]
 fn blank_period_status_does_not_reopen_a_closed_period() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}", tmp.path().join("h.db").display());
@@ -198,7 +211,6 @@ fn blank_period_status_does_not_reopen_a_closed_period() {
     assert_eq!(status, "closed");
 }
 
-#[test]
 fn read_only_commands_leave_a_sqlite_file_byte_identical() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let db = tmp.path().join("h.db");
@@ -260,9 +272,8 @@ fn read_only_commands_leave_a_sqlite_file_byte_identical() {
     }
 }
 
-#[test]
 fn existing_money_columns_of_another_scale_are_incompatible() {
-    let Some(db) = common::fresh_pg() else { return };
+    let db = common::fresh_pg();
     let mut client = common::pg_client(&db.url);
     let sql = fs::read_to_string("migrations/postgres/0001_habitat_tables.sql").expect("schema");
     client.batch_execute(&sql).expect("create habitat tables");
@@ -285,7 +296,6 @@ fn existing_money_columns_of_another_scale_are_incompatible() {
     assert!(common::all_output(&out).contains("capital_accounts.balance is numeric(15,4)"));
 }
 
-#[test]
 fn db_status_of_a_missing_sqlite_file_lists_pending_without_creating_it() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let db = tmp.path().join("new.db");

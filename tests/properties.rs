@@ -8,12 +8,12 @@
 //!   back with rusqlite: money is INTEGER cents there), so they hold whatever the import's insides
 //!   become; each case starts two processes, so there are few cases (`PROPTEST_CASES` to change).
 
-mod common;
-
 use std::fmt::Write as _;
 use std::fs;
 use std::path::Path;
 
+use crate::common;
+use crate::harness::{Test, tests};
 use habitat_migrate::diagnostic::Diagnostics;
 use habitat_migrate::money::{MAX_INTEGER_DIGITS, Money};
 use habitat_migrate::report;
@@ -21,6 +21,22 @@ use habitat_migrate::source::{Reader, SourceFile, Table};
 use habitat_migrate::validate::{self, KnownRefs};
 use proptest::prelude::*;
 use proptest::test_runner::Config;
+
+/// The tests of this file, with what each needs (see `harness.rs`).
+pub(crate) fn tests() -> Vec<Test> {
+    tests! {
+        Nothing: [
+            money_format_then_parse_is_the_identity,
+            money_parse_then_format_is_the_identity_on_canonical_text,
+            money_accepts_exactly_plain_decimals,
+            money_parse_never_panics,
+            readers_never_panic_on_arbitrary_bytes,
+            readers_never_panic_on_csv_and_json_shaped_noise,
+            validation_and_its_reports_never_panic,
+            bundles_that_validate_import_and_read_back_identical,
+        ],
+    }
+}
 
 /// The largest amount `numeric(15,2)` holds, in cents.
 const MAX_CENTS: i64 = 999_999_999_999_999;
@@ -30,13 +46,11 @@ const MAX_CENTS: i64 = 999_999_999_999_999;
 // ---------------------------------------------------------------------------------------------
 
 proptest! {
-    #[test]
     fn money_format_then_parse_is_the_identity(cents in -MAX_CENTS..=MAX_CENTS) {
         let money = Money::from_cents(cents);
         prop_assert_eq!(Money::parse(&money.to_string()), Ok(money));
     }
 
-    #[test]
     fn money_parse_then_format_is_the_identity_on_canonical_text(
         text in "-?(0|[1-9][0-9]{0,12})\\.[0-9]{2}"
     ) {
@@ -47,7 +61,6 @@ proptest! {
 
     /// Any text the parser accepts is digits, an optional point and at most two decimals, and
     /// means what integer arithmetic says it means.
-    #[test]
     fn money_accepts_exactly_plain_decimals(
         negative: bool,
         int in "0{0,3}[0-9]{1,14}",
@@ -75,7 +88,6 @@ proptest! {
         }
     }
 
-    #[test]
     fn money_parse_never_panics(text in any::<String>()) {
         if let Ok(money) = Money::parse(&text) {
             prop_assert!(text.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-'));
@@ -164,7 +176,6 @@ fn noise() -> impl Strategy<Value = Vec<u8>> {
 proptest! {
     #![proptest_config(Config::with_cases(256))]
 
-    #[test]
     fn readers_never_panic_on_arbitrary_bytes(
         bytes in proptest::collection::vec(any::<u8>(), 0..1024),
         table in 0..4usize,
@@ -173,7 +184,6 @@ proptest! {
         read_all(&source(TABLES[table], extension), bytes)?;
     }
 
-    #[test]
     fn readers_never_panic_on_csv_and_json_shaped_noise(
         bytes in noise(),
         table in 0..4usize,
@@ -182,7 +192,6 @@ proptest! {
         read_all(&source(TABLES[table], extension), bytes)?;
     }
 
-    #[test]
     fn validation_and_its_reports_never_panic(
         files in proptest::collection::vec((noise(), prop_oneof![Just("csv"), Just("json"), Just("jsonl")]), 4),
     ) {
@@ -828,7 +837,6 @@ fn cases() -> u32 {
 proptest! {
     #![proptest_config(Config { cases: cases(), ..Config::default() })]
 
-    #[test]
     fn bundles_that_validate_import_and_read_back_identical(source in bundle()) {
         let dir = tempfile::tempdir().expect("temporary directory");
         let bundle = dir.path().join("bundle");

@@ -6,16 +6,37 @@
 //! compatible ones and refuses incompatible ones (exit 3, naming every difference, touching nothing).
 //!
 //! Every test runs the real binary against a database of its own. Without a reachable PostgreSQL
-//! the tests print SKIP and pass, except under `CI=true`, where they fail.
-
-mod common;
+//! the tests are listed as ignored (skipped), except under `CI=true`, where they fail.
 
 use std::collections::BTreeSet;
 use std::process::Output;
 
-use common::{PgDb, all_output, bin, fresh_pg, pg_client};
+use crate::common::{PgDb, all_output, bin, fresh_pg, pg_client};
+use crate::harness::{Test, tests};
 use postgres::Client;
 use postgres::error::SqlState;
+
+/// The tests of this file, with what each needs (see `harness.rs`).
+pub(crate) fn tests() -> Vec<Test> {
+    tests! {
+        Postgres: [
+            db_init_creates_every_column_with_the_contract_type_and_nullability,
+            column_defaults_follow_the_contract,
+            enum_types_have_exactly_the_contract_labels,
+            numeric_columns_meet_habitat_precision_rule_and_money_is_numeric_15_2,
+            constraints_have_the_contract_names,
+            foreign_keys_point_where_the_contract_says,
+            foreign_key_columns_are_indexed,
+            every_date_and_time_column_is_timestamptz,
+            public_holds_only_the_habitat_tables_and_the_tool_tables_are_in_habitat_migrate,
+            database_rejects_rows_that_break_the_rules,
+            second_db_init_changes_nothing,
+            db_status_names_every_version,
+            incompatible_existing_habitat_tables_are_reported_and_left_alone,
+            compatible_existing_habitat_tables_are_adopted,
+        ],
+    }
+}
 
 /// The file the tool runs on an empty database; used here to build "already existing" databases.
 const HABITAT_0001: &str = include_str!("../migrations/postgres/0001_habitat_tables.sql");
@@ -312,14 +333,13 @@ fn assert_exit(output: &Output, code: i32, what: &str) {
     );
 }
 
-/// A fresh database on which `db init` has succeeded; `None` when PostgreSQL is unavailable
-/// (and not required).
-fn initialised_db() -> Option<(PgDb, Client)> {
-    let db = fresh_pg()?;
+/// A fresh database on which `db init` has succeeded.
+fn initialised_db() -> (PgDb, Client) {
+    let db = fresh_pg();
     let out = run_tool(&db.url, &["db", "init"]);
     assert_exit(&out, 0, "db init on an empty database");
     let client = pg_client(&db.url);
-    Some((db, client))
+    (db, client)
 }
 
 /// Runs one query whose rows are single text values.
@@ -440,11 +460,8 @@ fn assert_rejected(client: &mut Client, sql: &str, state: &SqlState, constraint:
 // ---------------------------------------------------------------------------------------------
 // the created schema
 
-#[test]
 fn db_init_creates_every_column_with_the_contract_type_and_nullability() {
-    let Some((_db, mut client)) = initialised_db() else {
-        return;
-    };
+    let (_db, mut client) = initialised_db();
     let actual: BTreeSet<String> = strings(
         &mut client,
         "SELECT concat_ws(' | ', table_schema, table_name, column_name,
@@ -477,11 +494,8 @@ fn db_init_creates_every_column_with_the_contract_type_and_nullability() {
     );
 }
 
-#[test]
 fn column_defaults_follow_the_contract() {
-    let Some((_db, mut client)) = initialised_db() else {
-        return;
-    };
+    let (_db, mut client) = initialised_db();
     let actual: BTreeSet<String> = strings(
         &mut client,
         "SELECT concat_ws(' = ', table_name, column_name, column_default)
@@ -522,11 +536,8 @@ fn column_defaults_follow_the_contract() {
     assert_eq!(identity, ["changes id ALWAYS", "runs id ALWAYS"]);
 }
 
-#[test]
 fn enum_types_have_exactly_the_contract_labels() {
-    let Some((_db, mut client)) = initialised_db() else {
-        return;
-    };
+    let (_db, mut client) = initialised_db();
     let expected = [
         ("member_role", "{member,steward,admin}"),
         ("member_status", "{active,inactive,pending}"),
@@ -557,11 +568,8 @@ fn enum_types_have_exactly_the_contract_labels() {
     );
 }
 
-#[test]
 fn numeric_columns_meet_habitat_precision_rule_and_money_is_numeric_15_2() {
-    let Some((_db, mut client)) = initialised_db() else {
-        return;
-    };
+    let (_db, mut client) = initialised_db();
     // Habitat's query, verbatim apart from the schema filter: precision >= 10, scale >= 2.
     let rows = client
         .query(
@@ -611,11 +619,8 @@ fn numeric_columns_meet_habitat_precision_rule_and_money_is_numeric_15_2() {
     assert!(floats.is_empty(), "inexact money types: {floats:?}");
 }
 
-#[test]
 fn constraints_have_the_contract_names() {
-    let Some((_db, mut client)) = initialised_db() else {
-        return;
-    };
+    let (_db, mut client) = initialised_db();
     let actual: BTreeSet<String> = strings(
         &mut client,
         "SELECT concat_ws(' ', c.conrelid::regclass::text, c.conname, c.contype)
@@ -684,11 +689,8 @@ fn constraints_have_the_contract_names() {
     assert_eq!(email_def, ["UNIQUE (email)"]);
 }
 
-#[test]
 fn foreign_keys_point_where_the_contract_says() {
-    let Some((_db, mut client)) = initialised_db() else {
-        return;
-    };
+    let (_db, mut client) = initialised_db();
     let actual: BTreeSet<String> = strings(
         &mut client,
         "SELECT format('%s.%s -> %s.%s on delete %s',
@@ -737,11 +739,8 @@ fn foreign_keys_point_where_the_contract_says() {
     );
 }
 
-#[test]
 fn foreign_key_columns_are_indexed() {
-    let Some((_db, mut client)) = initialised_db() else {
-        return;
-    };
+    let (_db, mut client) = initialised_db();
     // Habitat's index-coverage query.
     let indexed: BTreeSet<String> = strings(
         &mut client,
@@ -783,11 +782,8 @@ fn foreign_key_columns_are_indexed() {
     );
 }
 
-#[test]
 fn every_date_and_time_column_is_timestamptz() {
-    let Some((_db, mut client)) = initialised_db() else {
-        return;
-    };
+    let (_db, mut client) = initialised_db();
     // Habitat's test matches `column_name LIKE '%_at' OR column_name LIKE '%_date'` (with `_` as a
     // wildcard) and, for *_date, in every schema. Run literally it also matches
     // pg_catalog.pg_publication.pubupdate (boolean) on every PostgreSQL database, so here it is
@@ -821,11 +817,8 @@ fn every_date_and_time_column_is_timestamptz() {
     assert!(other_time_types.is_empty(), "{other_time_types:?}");
 }
 
-#[test]
 fn public_holds_only_the_habitat_tables_and_the_tool_tables_are_in_habitat_migrate() {
-    let Some((_db, mut client)) = initialised_db() else {
-        return;
-    };
+    let (_db, mut client) = initialised_db();
     assert_eq!(
         tables_in(&mut client, "public"),
         set(&HABITAT_TABLES),
@@ -843,11 +836,8 @@ fn public_holds_only_the_habitat_tables_and_the_tool_tables_are_in_habitat_migra
 // ---------------------------------------------------------------------------------------------
 // the constraints at work
 
-#[test]
 fn database_rejects_rows_that_break_the_rules() {
-    let Some((_db, mut client)) = initialised_db() else {
-        return;
-    };
+    let (_db, mut client) = initialised_db();
     const M1: &str = "00000000-0000-4000-8000-000000000001";
     const M2: &str = "00000000-0000-4000-8000-000000000002";
     const P1: &str = "00000000-0000-4000-8000-0000000000a1";
@@ -1016,11 +1006,8 @@ fn database_rejects_rows_that_break_the_rules() {
 // ---------------------------------------------------------------------------------------------
 // the runner: idempotence, status, existing databases
 
-#[test]
 fn second_db_init_changes_nothing() {
-    let Some((db, mut client)) = initialised_db() else {
-        return;
-    };
+    let (db, mut client) = initialised_db();
     let schemas = ["public", "habitat_migrate"];
     let schema_before = schema_snapshot(&mut client, &schemas);
     let versions_before = migrations_snapshot(&mut client);
@@ -1033,11 +1020,8 @@ fn second_db_init_changes_nothing() {
     assert_eq!(migrations_snapshot(&mut client), versions_before);
 }
 
-#[test]
 fn db_status_names_every_version() {
-    let Some((db, mut client)) = initialised_db() else {
-        return;
-    };
+    let (db, mut client) = initialised_db();
     let applied = client
         .query(
             "SELECT version, name FROM habitat_migrate.schema_migrations ORDER BY version",
@@ -1063,11 +1047,8 @@ fn db_status_names_every_version() {
     }
 }
 
-#[test]
 fn incompatible_existing_habitat_tables_are_reported_and_left_alone() {
-    let Some(db) = fresh_pg() else {
-        return;
-    };
+    let db = fresh_pg();
     let mut client = pg_client(&db.url);
     // The Habitat tables as an older application made them: no `steward` role, and joined_at a
     // date instead of timestamptz.
@@ -1108,11 +1089,8 @@ fn incompatible_existing_habitat_tables_are_reported_and_left_alone() {
     assert_eq!(public_rows_snapshot(&mut client), rows_before);
 }
 
-#[test]
 fn compatible_existing_habitat_tables_are_adopted() {
-    let Some(db) = fresh_pg() else {
-        return;
-    };
+    let db = fresh_pg();
     let mut client = pg_client(&db.url);
     // The Habitat application made the tables (same shape as ours) and holds a member already.
     client

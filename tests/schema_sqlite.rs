@@ -4,14 +4,27 @@
 //! rejects rows that break the rules of SPEC §3 (checks, uniqueness, foreign keys); a second
 //! `db init` changes nothing; `db status` names the applied versions.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::process::Output;
 
-use common::{all_output, bin, fresh_sqlite, sqlite_conn};
+use crate::common::{all_output, bin, fresh_sqlite, sqlite_conn};
+use crate::harness::{Test, tests};
 use rusqlite::Connection;
 use rusqlite::types::Value;
+
+/// The tests of this file, with what each needs (see `harness.rs`).
+pub(crate) fn tests() -> Vec<Test> {
+    tests! {
+        Nothing: [
+            db_init_creates_every_table_and_column,
+            foreign_keys_are_declared_as_on_postgresql,
+            money_is_stored_as_integer_cents_never_real,
+            database_rejects_rows_that_break_the_rules,
+            second_db_init_changes_nothing,
+            db_status_names_every_version,
+        ],
+    }
+}
 
 /// (table, column, declared type, NOT NULL) for every table the schema files create.
 /// hm_schema_migrations is the runner's own and is checked by column names only.
@@ -200,7 +213,6 @@ fn assert_rejected(conn: &Connection, sql: &str, message: &str) {
 // ---------------------------------------------------------------------------------------------
 // the created schema
 
-#[test]
 fn db_init_creates_every_table_and_column() {
     let (_dir, _url, conn) = initialised_db();
     let tables: BTreeSet<String> = strings(
@@ -282,7 +294,6 @@ fn db_init_creates_every_table_and_column() {
     assert!(strings(&conn, "PRAGMA foreign_key_check").is_empty());
 }
 
-#[test]
 fn foreign_keys_are_declared_as_on_postgresql() {
     let (_dir, _url, conn) = initialised_db();
     let actual: BTreeSet<String> = strings(
@@ -309,7 +320,6 @@ fn foreign_keys_are_declared_as_on_postgresql() {
     );
 }
 
-#[test]
 fn money_is_stored_as_integer_cents_never_real() {
     let (_dir, _url, conn) = initialised_db();
     for (table, column) in MONEY_COLUMNS {
@@ -369,7 +379,6 @@ fn money_is_stored_as_integer_cents_never_real() {
 // ---------------------------------------------------------------------------------------------
 // the constraints at work
 
-#[test]
 fn database_rejects_rows_that_break_the_rules() {
     let (_dir, _url, conn) = initialised_db();
     // Valid rows go in: the rejections below are for the rule broken, not for a broken setup.
@@ -532,7 +541,6 @@ fn database_rejects_rows_that_break_the_rules() {
 // ---------------------------------------------------------------------------------------------
 // the runner
 
-#[test]
 fn second_db_init_changes_nothing() {
     let (dir, url, conn) = initialised_db();
     let before = snapshot(&conn);
@@ -550,7 +558,6 @@ fn second_db_init_changes_nothing() {
     assert_eq!(snapshot(&conn), before);
 }
 
-#[test]
 fn db_status_names_every_version() {
     let (dir, url, conn) = initialised_db();
     let names = strings(

@@ -16,8 +16,8 @@
 //! - member totals sum approved capital and property contributions and allocations, exactly;
 //! - opening balances are stored and replaced; the checks find planted problems.
 
-mod common;
-
+use crate::common;
+use crate::harness::Test;
 use habitat_migrate::domain::{
     ContributionStatus, ContributionType, MemberStatus, PeriodStatus, Role,
 };
@@ -29,6 +29,13 @@ use habitat_migrate::money::Money;
 use habitat_migrate::store::{self, DbUrl, ReadBackScope, Store};
 use jiff::Timestamp;
 use uuid::Uuid;
+
+/// The tests of this file (see `harness.rs`): `postgres::…` and `sqlite::…`, from [`on_both!`].
+pub(crate) fn tests() -> Vec<Test> {
+    let mut all = postgres::tests();
+    all.extend(sqlite::tests());
+    all
+}
 
 /// A fresh database of one backend, opened through the library, schema created, in a write
 /// transaction; and what keeps it alive.
@@ -44,10 +51,10 @@ enum Keep {
 }
 
 impl Db {
-    fn postgres() -> Option<Db> {
-        let db = common::fresh_pg()?;
+    fn postgres() -> Db {
+        let db = common::fresh_pg();
         let url = db.url.clone();
-        Some(Db::open(url, Keep::Pg(db)))
+        Db::open(url, Keep::Pg(db))
     }
 
     fn sqlite() -> Db {
@@ -526,18 +533,26 @@ fn checks_find_nothing_on_a_clean_database(mut db: Db) {
 macro_rules! on_both {
     ($($name:ident),* $(,)?) => {
         mod postgres {
+            use crate::harness::{Test, tests};
+
+            pub(super) fn tests() -> Vec<Test> {
+                tests!(Postgres: [$($name),*])
+            }
+
             $(
-                #[test]
                 fn $name() {
-                    if let Some(db) = super::Db::postgres() {
-                        super::$name(db);
-                    }
+                    super::$name(super::Db::postgres());
                 }
             )*
         }
         mod sqlite {
+            use crate::harness::{Test, tests};
+
+            pub(super) fn tests() -> Vec<Test> {
+                tests!(Nothing: [$($name),*])
+            }
+
             $(
-                #[test]
                 fn $name() {
                     super::$name(super::Db::sqlite());
                 }

@@ -3,10 +3,8 @@
 //! Each test starts a PostgreSQL cluster in a temporary directory — with `ssl = on` and a server
 //! certificate for `localhost` only, signed by a CA the test makes, or with `ssl = off` — and
 //! drives the real binary against it. Connecting to `127.0.0.1` therefore presents a certificate
-//! that does not name the host. Without PostgreSQL's server binaries a test is skipped loudly,
-//! except under `CI=true`, where that is a failure.
-
-mod common;
+//! that does not name the host. Without PostgreSQL's server binaries (see `common::pg_bindir`) the
+//! tests that need them are listed as ignored (skipped), except under `CI=true`, where they fail.
 
 use std::fs;
 use std::net::TcpListener;
@@ -14,9 +12,29 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use crate::common;
+use crate::harness::{Test, tests};
 use habitat_migrate::store::DbUrl;
 use habitat_migrate::store::postgres::PgStore;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+
+/// The tests of this file, with what each needs (see `harness.rs`).
+pub(crate) fn tests() -> Vec<Test> {
+    tests! {
+        PostgresBinaries: [
+            require_encrypts_without_verifying_the_certificate,
+            verify_full_with_the_right_ca_connects,
+            verify_full_refuses_a_host_the_certificate_does_not_name,
+            an_unknown_ca_is_refused,
+            disable_is_refused_where_only_encrypted_connections_are_allowed,
+            prefer_uses_tls_when_the_server_offers_it,
+            prefer_connects_without_tls_to_a_server_without_ssl,
+        ],
+        Nothing: [
+            unusable_tls_settings_are_refused_before_connecting,
+        ],
+    }
+}
 
 /// The password every URL carries; the servers trust loopback, so it is never checked, only
 /// looked for in the output.
@@ -44,30 +62,6 @@ fn make_server_cert(issuer: &Issuer<'static, KeyPair>) -> (String, String) {
     (cert.pem(), key.serialize_pem())
 }
 
-/// The directory of PostgreSQL's server binaries: `HM_TEST_PG_BINDIR`, else the newest
-/// `/usr/lib/postgresql/*/bin` (Debian's layout).
-fn pg_bindir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("HM_TEST_PG_BINDIR").filter(|d| !d.is_empty()) {
-        let dir = PathBuf::from(dir);
-        return dir.join("initdb").is_file().then_some(dir);
-    }
-    let mut versions: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
-        .ok()?
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let version = e.file_name().to_str()?.parse().ok()?;
-            let bin = e.path().join("bin");
-            bin.join("initdb").is_file().then_some((version, bin))
-        })
-        .collect();
-    versions.sort();
-    versions.pop().map(|(_, bin)| bin)
-}
-
-fn ci_requires_services() -> bool {
-    std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true"))
-}
-
 fn running_as_root() -> bool {
     fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
@@ -92,21 +86,14 @@ struct Cluster {
 }
 
 impl Cluster {
-    /// Starts a cluster (`ssl` on or off); `None` after a loud SKIP line when PostgreSQL's
-    /// binaries are missing, a panic instead under `CI=true`.
-    fn start(ssl: bool) -> Option<Cluster> {
-        let Some(bindir) = pg_bindir() else {
-            if ci_requires_services() {
-                panic!(
-                    "PostgreSQL's server binaries are required when CI=true, but no /usr/lib/postgresql/*/bin/initdb exists (set HM_TEST_PG_BINDIR)"
-                );
-            }
-            eprintln!(
-                "\n******** SKIP: no PostgreSQL server binaries (/usr/lib/postgresql/*/bin/initdb; \
-                 set HM_TEST_PG_BINDIR); this TLS test did NOT run. ********\n"
-            );
-            return None;
-        };
+    /// Starts a cluster (`ssl` on or off). Panics without PostgreSQL's server binaries: the
+    /// harness lists these tests as ignored then, except under `CI=true`.
+    fn start(ssl: bool) -> Cluster {
+        let bindir = common::pg_bindir().unwrap_or_else(|| {
+            panic!(
+                "PostgreSQL's server binaries are missing: no /usr/lib/postgresql/*/bin/initdb (set HM_TEST_PG_BINDIR)"
+            )
+        });
         let dir = tempfile::Builder::new()
             .prefix("hm-tls-")
             .tempdir()
@@ -201,7 +188,7 @@ impl Cluster {
             if started.status.success() {
                 cluster.create_database("plain");
                 cluster.create_database("nossl");
-                return Some(cluster);
+                return cluster;
             }
         }
         panic!("the test cluster did not start:\n{}", cluster.server_log());
@@ -362,11 +349,8 @@ fn assert_success(out: &Output) {
     assert_eq!(out.status.code(), Some(0), "{}", common::all_output(out));
 }
 
-#[test]
 fn require_encrypts_without_verifying_the_certificate() {
-    let Some(pg) = Cluster::start(true) else {
-        return;
-    };
+    let pg = Cluster::start(true);
     pg.create_database("req");
     // 127.0.0.1 is not a name the certificate lists, and no CA is given: require does not care.
     let url = pg.url("127.0.0.1", "req", "sslmode=require");
@@ -428,11 +412,8 @@ fn require_encrypts_without_verifying_the_certificate() {
     );
 }
 
-#[test]
 fn verify_full_with_the_right_ca_connects() {
-    let Some(pg) = Cluster::start(true) else {
-        return;
-    };
+    let pg = Cluster::start(true);
     pg.create_database("vfull");
     let url = pg.url(
         "localhost",
@@ -467,11 +448,8 @@ fn verify_full_with_the_right_ca_connects() {
     assert_eq!(pg.sessions_to("vfull").len(), 3, "{}", pg.server_log());
 }
 
-#[test]
 fn verify_full_refuses_a_host_the_certificate_does_not_name() {
-    let Some(pg) = Cluster::start(true) else {
-        return;
-    };
+    let pg = Cluster::start(true);
     let params = format!("sslmode=verify-full&sslrootcert={}", pg.ca.display());
     let url = pg.url("127.0.0.1", "postgres", &params);
     let line = one_line_failure(&pg.habitat_migrate(&url, &pg.home(), &["db", "init"]));
@@ -484,11 +462,8 @@ fn verify_full_refuses_a_host_the_certificate_does_not_name() {
     );
 }
 
-#[test]
 fn an_unknown_ca_is_refused() {
-    let Some(pg) = Cluster::start(true) else {
-        return;
-    };
+    let pg = Cluster::start(true);
     for (mode, host) in [("verify-ca", "127.0.0.1"), ("verify-full", "localhost")] {
         let params = format!("sslmode={mode}&sslrootcert={}", pg.other_ca.display());
         let url = pg.url(host, "postgres", &params);
@@ -520,11 +495,8 @@ fn an_unknown_ca_is_refused() {
     );
 }
 
-#[test]
 fn disable_is_refused_where_only_encrypted_connections_are_allowed() {
-    let Some(pg) = Cluster::start(true) else {
-        return;
-    };
+    let pg = Cluster::start(true);
     let url = pg.url("127.0.0.1", "postgres", "sslmode=disable");
     let line = one_line_failure(&pg.habitat_migrate(&url, &pg.home(), &["db", "init"]));
     assert_eq!(
@@ -540,11 +512,8 @@ fn disable_is_refused_where_only_encrypted_connections_are_allowed() {
     assert_eq!(pg.sessions_to("plain"), [false], "{}", pg.server_log());
 }
 
-#[test]
 fn prefer_uses_tls_when_the_server_offers_it() {
-    let Some(pg) = Cluster::start(true) else {
-        return;
-    };
+    let pg = Cluster::start(true);
     pg.create_database("pref");
     // prefer, named and as the default, over a hostssl-only rule.
     for params in ["sslmode=prefer", ""] {
@@ -579,11 +548,8 @@ fn prefer_uses_tls_when_the_server_offers_it() {
     );
 }
 
-#[test]
 fn prefer_connects_without_tls_to_a_server_without_ssl() {
-    let Some(pg) = Cluster::start(false) else {
-        return;
-    };
+    let pg = Cluster::start(false);
     for params in ["sslmode=prefer", ""] {
         let url = pg.url("127.0.0.1", "nossl", params);
         assert_success(&pg.habitat_migrate(&url, &pg.home(), &["db", "init"]));
@@ -606,7 +572,6 @@ fn prefer_connects_without_tls_to_a_server_without_ssl() {
     );
 }
 
-#[test]
 fn unusable_tls_settings_are_refused_before_connecting() {
     // No server needed: these fail while the settings are read.
     let cases = [

@@ -21,9 +21,65 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::harness::{Test, tests};
 use assert_cmd::cargo::cargo_bin_cmd;
 use serde_json::Value;
 use tempfile::TempDir;
+
+/// The tests of this file, with what each needs (see `harness.rs`).
+pub(crate) fn tests() -> Vec<Test> {
+    tests! {
+        Nothing: [
+            good_bundle_is_clean,
+            validate_source_never_creates_the_database,
+            good_bundle_with_members_and_capital_accounts_only,
+            techne_example_is_valid_with_one_tax_basis_note,
+            bom_is_tolerated,
+            crlf_line_ends_report_the_editor_line,
+            quoted_newline_counts_editor_lines,
+            non_utf8_byte_names_its_line,
+            inconsistent_field_count_names_its_line,
+            missing_required_column,
+            misspelt_column_is_an_error_with_did_you_mean,
+            unknown_column_is_only_a_warning,
+            empty_file,
+            header_only_file_has_no_rows,
+            values_are_trimmed_before_checking,
+            blank_required_value,
+            json_array_reports_the_line_of_the_object,
+            malformed_json,
+            jsonl_amount_as_a_number_keeps_its_scale,
+            duplicate_email_differing_in_case,
+            impossible_calendar_date,
+            date_not_in_iso_format,
+            ens_name_not_lower_case,
+            ens_name_duplicate,
+            all_errors_are_reported_at_once,
+            money_with_thousands_separator,
+            money_with_currency_sign,
+            money_nan,
+            money_too_large,
+            negative_balance,
+            capital_account_for_unknown_member,
+            two_capital_accounts_for_one_member,
+            amount_with_exponent,
+            amount_with_three_decimals,
+            zero_amount,
+            unknown_contribution_type,
+            unknown_contribution_status,
+            approved_without_approved_at,
+            approved_at_on_pending_is_a_warning,
+            contribution_for_unknown_period,
+            period_ending_before_it_starts,
+            unknown_period_status,
+            human_output_names_file_line_and_column,
+            human_output_of_a_clean_bundle_succeeds,
+            missing_file_is_a_file_error,
+            directory_instead_of_file_is_a_file_error,
+            missing_required_flag_is_a_usage_error,
+        ],
+    }
+}
 
 /// The four source tables: name (also the file stem) and the `validate-source` flag taking it.
 const TABLES: [(&str, &str); 4] = [
@@ -360,7 +416,6 @@ fn text(d: &Value, key: &str) -> String {
 // The good bundle
 // ---------------------------------------------------------------------------------------------
 
-#[test]
 fn good_bundle_is_clean() {
     let run = run_json(&bundle(None));
     assert_eq!(run.code, 0, "{}", run.context());
@@ -390,7 +445,6 @@ fn good_bundle_is_clean() {
     }
 }
 
-#[test]
 fn validate_source_never_creates_the_database() {
     let files = bundle(None);
     let run = run_validate(&files, Some("json"), "not-there/none.db");
@@ -411,7 +465,6 @@ fn validate_source_never_creates_the_database() {
     }
 }
 
-#[test]
 fn good_bundle_with_members_and_capital_accounts_only() {
     let files: Vec<_> = bundle(None).into_iter().take(2).collect();
     let run = run_json(&files);
@@ -419,7 +472,6 @@ fn good_bundle_with_members_and_capital_accounts_only() {
     assert_eq!(run.summary("rows"), 6, "{}", run.context());
 }
 
-#[test]
 fn techne_example_is_valid_with_one_tax_basis_note() {
     let run = run_json(&example_bundle());
     assert_eq!(run.code, 0, "{}", run.context());
@@ -443,7 +495,6 @@ fn techne_example_is_valid_with_one_tax_basis_note() {
 // File format (SPEC §2)
 // ---------------------------------------------------------------------------------------------
 
-#[test]
 fn bom_is_tolerated() {
     let run = check_case("bom", 0, 0, &[]);
     assert_eq!(
@@ -454,7 +505,6 @@ fn bom_is_tolerated() {
     );
 }
 
-#[test]
 fn crlf_line_ends_report_the_editor_line() {
     // Also proves that no `\r` is left on the last column (joined_at would fail date.format).
     check_case(
@@ -465,7 +515,6 @@ fn crlf_line_ends_report_the_editor_line() {
     );
 }
 
-#[test]
 fn quoted_newline_counts_editor_lines() {
     // Data row 1 spans lines 2-3, so the next record starts on line 4.
     check_case(
@@ -476,7 +525,6 @@ fn quoted_newline_counts_editor_lines() {
     );
 }
 
-#[test]
 fn non_utf8_byte_names_its_line() {
     check_case(
         "non_utf8",
@@ -486,7 +534,6 @@ fn non_utf8_byte_names_its_line() {
     );
 }
 
-#[test]
 fn inconsistent_field_count_names_its_line() {
     check_case(
         "field_count",
@@ -496,7 +543,6 @@ fn inconsistent_field_count_names_its_line() {
     );
 }
 
-#[test]
 fn missing_required_column() {
     // One error for the header, none per row.
     check_case(
@@ -512,7 +558,6 @@ fn missing_required_column() {
     );
 }
 
-#[test]
 fn misspelt_column_is_an_error_with_did_you_mean() {
     // One error: the near miss explains the missing `email`, which is not reported again.
     let run = check_case(
@@ -543,7 +588,6 @@ fn misspelt_column_is_an_error_with_did_you_mean() {
     );
 }
 
-#[test]
 fn unknown_column_is_only_a_warning() {
     let run = check_case(
         "unknown_extra_column",
@@ -560,7 +604,6 @@ fn unknown_column_is_only_a_warning() {
     assert_eq!(run.report["ok"], true, "{}", run.context());
 }
 
-#[test]
 fn empty_file() {
     check_case(
         "empty",
@@ -570,7 +613,6 @@ fn empty_file() {
     );
 }
 
-#[test]
 fn header_only_file_has_no_rows() {
     check_case(
         "header_only",
@@ -580,13 +622,11 @@ fn header_only_file_has_no_rows() {
     );
 }
 
-#[test]
 fn values_are_trimmed_before_checking() {
     let run = check_case("padded_values", 0, 0, &[]);
     assert_eq!(run.summary("warnings"), 0, "{}", run.context());
 }
 
-#[test]
 fn blank_required_value() {
     // Whitespace only is empty once trimmed.
     check_case(
@@ -597,7 +637,6 @@ fn blank_required_value() {
     );
 }
 
-#[test]
 fn json_array_reports_the_line_of_the_object() {
     // The second object's `{` is on line 9 of members.json.
     check_case(
@@ -608,7 +647,6 @@ fn json_array_reports_the_line_of_the_object() {
     );
 }
 
-#[test]
 fn malformed_json() {
     check_case(
         "bad_json",
@@ -618,7 +656,6 @@ fn malformed_json() {
     );
 }
 
-#[test]
 fn jsonl_amount_as_a_number_keeps_its_scale() {
     // `12.345` written as a JSON number: read exactly, so three decimals, on line 3.
     check_case(
@@ -633,7 +670,6 @@ fn jsonl_amount_as_a_number_keeps_its_scale() {
 // Members (SPEC §3)
 // ---------------------------------------------------------------------------------------------
 
-#[test]
 fn duplicate_email_differing_in_case() {
     let run = check_case(
         "email_case_duplicate",
@@ -648,7 +684,6 @@ fn duplicate_email_differing_in_case() {
     );
 }
 
-#[test]
 fn impossible_calendar_date() {
     check_case(
         "bad_date",
@@ -658,7 +693,6 @@ fn impossible_calendar_date() {
     );
 }
 
-#[test]
 fn date_not_in_iso_format() {
     check_case(
         "date_format",
@@ -668,7 +702,6 @@ fn date_not_in_iso_format() {
     );
 }
 
-#[test]
 fn ens_name_not_lower_case() {
     check_case(
         "bad_ens",
@@ -678,7 +711,6 @@ fn ens_name_not_lower_case() {
     );
 }
 
-#[test]
 fn ens_name_duplicate() {
     check_case(
         "ens_duplicate",
@@ -688,7 +720,6 @@ fn ens_name_duplicate() {
     );
 }
 
-#[test]
 fn all_errors_are_reported_at_once() {
     check_case(
         "many_errors",
@@ -706,7 +737,6 @@ fn all_errors_are_reported_at_once() {
 // Capital accounts and money (SPEC §3)
 // ---------------------------------------------------------------------------------------------
 
-#[test]
 fn money_with_thousands_separator() {
     let run = check_case(
         "thousands",
@@ -724,7 +754,6 @@ fn money_with_thousands_separator() {
     );
 }
 
-#[test]
 fn money_with_currency_sign() {
     let run = check_case(
         "currency",
@@ -742,7 +771,6 @@ fn money_with_currency_sign() {
     );
 }
 
-#[test]
 fn money_nan() {
     check_case(
         "money_nan",
@@ -752,7 +780,6 @@ fn money_nan() {
     );
 }
 
-#[test]
 fn money_too_large() {
     check_case(
         "too_large",
@@ -765,7 +792,6 @@ fn money_too_large() {
     );
 }
 
-#[test]
 fn negative_balance() {
     check_case(
         "negative_balance",
@@ -775,7 +801,6 @@ fn negative_balance() {
     );
 }
 
-#[test]
 fn capital_account_for_unknown_member() {
     check_case(
         "unknown_member_account",
@@ -788,7 +813,6 @@ fn capital_account_for_unknown_member() {
     );
 }
 
-#[test]
 fn two_capital_accounts_for_one_member() {
     let run = check_case(
         "two_accounts",
@@ -820,7 +844,6 @@ fn two_capital_accounts_for_one_member() {
 // Contributions (SPEC §3)
 // ---------------------------------------------------------------------------------------------
 
-#[test]
 fn amount_with_exponent() {
     let run = check_case(
         "exponent",
@@ -838,7 +861,6 @@ fn amount_with_exponent() {
     );
 }
 
-#[test]
 fn amount_with_three_decimals() {
     check_case(
         "three_decimals",
@@ -848,7 +870,6 @@ fn amount_with_three_decimals() {
     );
 }
 
-#[test]
 fn zero_amount() {
     check_case(
         "zero_amount",
@@ -858,7 +879,6 @@ fn zero_amount() {
     );
 }
 
-#[test]
 fn unknown_contribution_type() {
     check_case(
         "contribution_type",
@@ -874,7 +894,6 @@ fn unknown_contribution_type() {
     );
 }
 
-#[test]
 fn unknown_contribution_status() {
     check_case(
         "contribution_status",
@@ -884,7 +903,6 @@ fn unknown_contribution_status() {
     );
 }
 
-#[test]
 fn approved_without_approved_at() {
     check_case(
         "approved_no_timestamp",
@@ -899,7 +917,6 @@ fn approved_without_approved_at() {
     );
 }
 
-#[test]
 fn approved_at_on_pending_is_a_warning() {
     check_case(
         "unexpected_approved_at",
@@ -915,7 +932,6 @@ fn approved_at_on_pending_is_a_warning() {
     );
 }
 
-#[test]
 fn contribution_for_unknown_period() {
     check_case(
         "unknown_period",
@@ -929,7 +945,6 @@ fn contribution_for_unknown_period() {
 // Periods (SPEC §3)
 // ---------------------------------------------------------------------------------------------
 
-#[test]
 fn period_ending_before_it_starts() {
     check_case(
         "end_before_start",
@@ -939,7 +954,6 @@ fn period_ending_before_it_starts() {
     );
 }
 
-#[test]
 fn unknown_period_status() {
     check_case(
         "period_status",
@@ -953,7 +967,6 @@ fn unknown_period_status() {
 // Human output, usage and file errors
 // ---------------------------------------------------------------------------------------------
 
-#[test]
 fn human_output_names_file_line_and_column() {
     for (case, location, column) in [
         ("crlf", "members.csv:3", "email"),
@@ -981,13 +994,11 @@ fn human_output_names_file_line_and_column() {
     }
 }
 
-#[test]
 fn human_output_of_a_clean_bundle_succeeds() {
     let run = run_validate(&bundle(None), None, "none.db");
     assert_eq!(run.code, 0, "{}", run.context());
 }
 
-#[test]
 fn missing_file_is_a_file_error() {
     let mut files = bundle(None);
     files[0].1 = "tests/data/bad/no_such_case/members.csv".to_owned();
@@ -1002,7 +1013,6 @@ fn missing_file_is_a_file_error() {
     }
 }
 
-#[test]
 fn directory_instead_of_file_is_a_file_error() {
     let mut files = bundle(None);
     files[1].1 = "tests/data/good".to_owned();
@@ -1010,7 +1020,6 @@ fn directory_instead_of_file_is_a_file_error() {
     assert_eq!(run.code, 4, "{}", run.context());
 }
 
-#[test]
 fn missing_required_flag_is_a_usage_error() {
     let files: Vec<_> = bundle(None).into_iter().skip(1).collect();
     let run = run_validate(&files, Some("json"), "none.db");

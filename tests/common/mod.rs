@@ -1,10 +1,12 @@
 //! Shared support for the integration tests: throwaway databases and the binary under test.
 //!
 //! Every PostgreSQL test gets a database of its own (created here, dropped on `Drop`), so the tests
-//! run in parallel without seeing each other. Without a reachable server a PostgreSQL test is
-//! skipped loudly, except under `CI=true`, where a missing server is a failure.
-#![allow(dead_code)]
+//! run in parallel without seeing each other. Whether the server is reachable is decided once, by
+//! the harness (`harness.rs`), before any test runs: without it the PostgreSQL tests are listed as
+//! ignored, except under `CI=true`. A PostgreSQL test that runs therefore expects the server, and
+//! fails if it is gone.
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -14,7 +16,6 @@ pub const DEFAULT_PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postg
 static DB_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A PostgreSQL database that exists for one test and is dropped when this value is dropped.
-#[allow(dead_code)]
 pub struct PgDb {
     /// Connection URL of the test database (same server and user as the admin URL).
     pub url: String,
@@ -38,7 +39,6 @@ impl Drop for PgDb {
 }
 
 /// The admin URL: env `HM_TEST_PG_ADMIN_URL`, else [`DEFAULT_PG_ADMIN_URL`].
-#[allow(dead_code)]
 pub fn pg_admin_url() -> String {
     std::env::var("HM_TEST_PG_ADMIN_URL")
         .ok()
@@ -52,34 +52,46 @@ fn connect_admin(url: &str) -> Result<postgres::Client, postgres::Error> {
     config.connect(postgres::NoTls)
 }
 
-fn ci_requires_services() -> bool {
+/// `CI=true`: services the tests need must be there, and a missing one fails its tests.
+pub fn ci_requires_services() -> bool {
     std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true"))
+}
+
+/// Whether the server at the admin URL accepts a connection (the harness asks once per process).
+pub fn probe_pg() -> Result<(), postgres::Error> {
+    connect_admin(&pg_admin_url()).map(drop)
+}
+
+/// An error and its causes on one line (`error connecting to server: Connection refused …`).
+pub fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        cause = e.source();
+    }
+    text
 }
 
 /// Creates a fresh, empty PostgreSQL database for one test.
 ///
-/// Returns `None` (after printing a loud SKIP line) when the server cannot be reached, unless
-/// `CI=true`, in which case it panics: in CI a missing PostgreSQL is a failure, never a skip.
-#[allow(dead_code)]
-pub fn fresh_pg() -> Option<PgDb> {
+/// Panics when the server cannot be reached: the harness lists the PostgreSQL tests as ignored
+/// when it is unreachable (outside CI), so a test that runs was promised a server.
+pub fn fresh_pg() -> PgDb {
     let admin = pg_admin_url();
-    let mut client = match connect_admin(&admin) {
-        Ok(client) => client,
-        Err(e) => {
+    let mut client = connect_admin(&admin).unwrap_or_else(|e| {
+        panic!(
+            "PostgreSQL at {} is unreachable: {}{}",
+            redact(&admin),
+            with_causes(&e),
             if ci_requires_services() {
-                panic!(
-                    "PostgreSQL is required when CI=true, but {} is unreachable: {e}",
-                    redact(&admin)
-                );
+                " (CI=true: the PostgreSQL tests must run)"
+            } else {
+                ""
             }
-            eprintln!(
-                "\n******** SKIP: PostgreSQL at {} is unreachable ({e}); \
-                 this PostgreSQL test did NOT run. Set HM_TEST_PG_ADMIN_URL or start a server. ********\n",
-                redact(&admin)
-            );
-            return None;
-        }
-    };
+        )
+    });
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
@@ -94,7 +106,27 @@ pub fn fresh_pg() -> Option<PgDb> {
         .batch_execute(&format!("CREATE DATABASE \"{name}\""))
         .unwrap_or_else(|e| panic!("CREATE DATABASE {name} failed: {e}"));
     let url = with_database(&admin, &name);
-    Some(PgDb { url, name })
+    PgDb { url, name }
+}
+
+/// The directory of PostgreSQL's server binaries: `HM_TEST_PG_BINDIR`, else the newest
+/// `/usr/lib/postgresql/*/bin` (Debian's layout). The TLS tests start clusters with them.
+pub fn pg_bindir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("HM_TEST_PG_BINDIR").filter(|d| !d.is_empty()) {
+        let dir = PathBuf::from(dir);
+        return dir.join("initdb").is_file().then_some(dir);
+    }
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let version = e.file_name().to_str()?.parse().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("initdb").is_file().then_some((version, bin))
+        })
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, bin)| bin)
 }
 
 /// Replaces the database (path) part of a `postgres://` URL, keeping any `?query`.
@@ -116,7 +148,7 @@ fn with_database(url: &str, db: &str) -> String {
 }
 
 /// Hides a password in a URL for messages (`postgres://user:***@host/db`).
-fn redact(url: &str) -> String {
+pub fn redact(url: &str) -> String {
     let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
         return url.to_owned();
     };
@@ -137,7 +169,6 @@ fn redact(url: &str) -> String {
 }
 
 /// A connection to a test database (sync client, no TLS).
-#[allow(dead_code)]
 pub fn pg_client(url: &str) -> postgres::Client {
     postgres::Client::connect(url, postgres::NoTls)
         .unwrap_or_else(|e| panic!("cannot connect to {}: {e}", redact(url)))
@@ -145,7 +176,6 @@ pub fn pg_client(url: &str) -> postgres::Client {
 
 /// A fresh temporary directory and a `sqlite:///abs/path/habitat.db` URL inside it.
 /// The database file does not exist yet. Keep the `TempDir` alive for the test's duration.
-#[allow(dead_code)]
 pub fn fresh_sqlite() -> (tempfile::TempDir, String) {
     let dir = tempfile::tempdir().expect("create temp dir");
     let path = dir.path().join("habitat.db");
@@ -154,7 +184,6 @@ pub fn fresh_sqlite() -> (tempfile::TempDir, String) {
 }
 
 /// The file path of a `sqlite://PATH` (or `sqlite:PATH`) URL.
-#[allow(dead_code)]
 pub fn sqlite_path(url: &str) -> std::path::PathBuf {
     let path = url
         .strip_prefix("sqlite://")
@@ -165,7 +194,6 @@ pub fn sqlite_path(url: &str) -> std::path::PathBuf {
 }
 
 /// Opens the SQLite database of `url` with foreign keys enforced, as the tool does.
-#[allow(dead_code)]
 pub fn sqlite_conn(url: &str) -> rusqlite::Connection {
     let path = sqlite_path(url);
     let conn =
@@ -178,7 +206,6 @@ pub fn sqlite_conn(url: &str) -> rusqlite::Connection {
 
 /// The `habitat-migrate` binary, with `DATABASE_URL` and `BACKUP_DIR` cleared so that the
 /// developer's environment cannot point a test at a real database.
-#[allow(dead_code)]
 pub fn bin() -> assert_cmd::Command {
     let mut cmd = assert_cmd::cargo::cargo_bin_cmd!("habitat-migrate");
     cmd.env_remove("DATABASE_URL").env_remove("BACKUP_DIR");
@@ -186,7 +213,6 @@ pub fn bin() -> assert_cmd::Command {
 }
 
 /// Stdout and stderr of a finished command, as one lossy UTF-8 string (for "names X" checks).
-#[allow(dead_code)]
 pub fn all_output(output: &std::process::Output) -> String {
     format!(
         "{}\n{}",
@@ -197,7 +223,6 @@ pub fn all_output(output: &std::process::Output) -> String {
 
 /// `validate-source --format json` on the four files of a bundle directory (the contributions file
 /// named by `contributions`), run in `cwd` against a SQLite URL that does not exist.
-#[allow(dead_code)]
 pub fn validate_bundle(
     cwd: &std::path::Path,
     bundle: &std::path::Path,
