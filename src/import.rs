@@ -299,6 +299,11 @@ pub fn run(
                 };
                 run.message = Some(e.to_string());
                 run.finished_at = Some(Timestamp::now());
+                if let ImportError::Verification(v) = &e {
+                    // What failed is kept with the rolled-back run, for its report.
+                    run.details =
+                        serde_json::json!({ "verification": crate::report::verify_json(v) });
+                }
                 // Best effort: a lost connection cannot take the record, the log file still can.
                 let recorded = record_failure(store, &run);
                 if let Some(log) = &mut log {
@@ -631,8 +636,10 @@ fn in_transaction(
 
     run.counts = serde_json::to_value(&report.counts).unwrap_or_default();
     run.finished_at = Some(Timestamp::now());
-    store.finish_run(run)?;
     report.validation = validation;
+    // The run's report is kept with it: the sign-off report is read from the database.
+    run.details = crate::report::import_json(&report);
+    store.finish_run(run)?;
     Ok(report)
 }
 

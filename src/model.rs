@@ -478,6 +478,9 @@ pub struct RunRecord {
     pub backup_file: Option<String>,
     pub sources: serde_json::Value,
     pub counts: serde_json::Value,
+    /// What the run decided and found, for its report: an import's report, an allocation's
+    /// inputs and results. `{}` for runs recorded before the tool kept it.
+    pub details: serde_json::Value,
 }
 
 impl RunRecord {
@@ -497,6 +500,7 @@ impl RunRecord {
             backup_file: None,
             sources: serde_json::json!([]),
             counts: serde_json::json!({}),
+            details: serde_json::json!({}),
         }
     }
 }

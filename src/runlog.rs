@@ -36,6 +36,10 @@ impl RunLog {
             "ts": crate::domain::format_instant(Timestamp::now()),
             "event": event,
         });
+        // The process's peak memory so far: where in a run memory goes, read from the log alone.
+        if let (Some(obj), Some(kb)) = (line.as_object_mut(), peak_rss_kb()) {
+            obj.insert("peak_rss_kb".into(), kb.into());
+        }
         if let (Some(obj), serde_json::Value::Object(extra)) = (line.as_object_mut(), fields) {
             obj.extend(extra);
         }
@@ -46,5 +50,25 @@ impl RunLog {
                 self.path.display()
             );
         }
+    }
+}
+
+/// The peak resident set size of this process in KiB, where the system tells it (Linux).
+fn peak_rss_kb() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn peak_memory_is_read_on_linux() {
+        let kb = super::peak_rss_kb().unwrap_or(0);
+        // A test binary holds at least a megabyte and far less than a terabyte.
+        assert!((1024..1 << 30).contains(&kb), "{kb}");
     }
 }

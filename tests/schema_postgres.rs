@@ -234,6 +234,7 @@ const EXPECTED_COLUMNS: &[(&str, &str, &str, &str, bool)] = &[
     ("habitat_migrate", "runs", "backup_file", "text", true),
     ("habitat_migrate", "runs", "sources", "jsonb", false),
     ("habitat_migrate", "runs", "counts", "jsonb", false),
+    ("habitat_migrate", "runs", "details", "jsonb", false),
     ("habitat_migrate", "changes", "id", "bigint", false),
     ("habitat_migrate", "changes", "run_id", "bigint", false),
     ("habitat_migrate", "changes", "table_name", "text", false),
@@ -1011,7 +1012,7 @@ fn second_db_init_changes_nothing() {
     let schemas = ["public", "habitat_migrate"];
     let schema_before = schema_snapshot(&mut client, &schemas);
     let versions_before = migrations_snapshot(&mut client);
-    assert_eq!(versions_before.len(), 3, "{versions_before:#?}");
+    assert_eq!(versions_before.len(), 4, "{versions_before:#?}");
 
     let out = run_tool(&db.url, &["db", "init"]);
     assert_exit(&out, 0, "second db init");
@@ -1031,7 +1032,7 @@ fn db_status_names_every_version() {
     let applied: Vec<(i32, String)> = applied.iter().map(|r| (r.get(0), r.get(1))).collect();
     assert_eq!(
         applied.iter().map(|(v, _)| *v).collect::<Vec<_>>(),
-        [1, 2, 3],
+        [1, 2, 3, 4],
         "{applied:?}"
     );
 
@@ -1119,5 +1120,5 @@ fn compatible_existing_habitat_tables_are_adopted() {
         &mut client,
         "SELECT version::text FROM habitat_migrate.schema_migrations ORDER BY version",
     );
-    assert_eq!(versions, ["1", "2", "3"]);
+    assert_eq!(versions, ["1", "2", "3", "4"]);
 }

@@ -88,6 +88,7 @@ const EXPECTED_COLUMNS: &[(&str, &str, &str, bool)] = &[
     ("hm_runs", "backup_file", "TEXT", false),
     ("hm_runs", "sources", "TEXT", true),
     ("hm_runs", "counts", "TEXT", true),
+    ("hm_runs", "details", "TEXT", true),
     ("hm_changes", "id", "INTEGER", true),
     ("hm_changes", "run_id", "INTEGER", true),
     ("hm_changes", "table_name", "TEXT", true),
@@ -549,7 +550,7 @@ fn second_db_init_changes_nothing() {
             &conn,
             "SELECT version FROM hm_schema_migrations ORDER BY version"
         ),
-        ["1", "2", "3"]
+        ["1", "2", "3", "4"]
     );
 
     let out = run_tool(dir.path(), &url, &["db", "init"]);
@@ -564,7 +565,7 @@ fn db_status_names_every_version() {
         &conn,
         "SELECT name FROM hm_schema_migrations ORDER BY version",
     );
-    assert_eq!(names.len(), 3, "{names:?}");
+    assert_eq!(names.len(), 4, "{names:?}");
 
     let out = run_tool(dir.path(), &url, &["db", "status"]);
     assert_exit(&out, 0, "db status");

@@ -634,10 +634,10 @@ impl Engine for PgStore {
                 // Numbered under the writer lock rather than by the identity sequence, which a
                 // rolled-back run (a dry run, a failure) would leave with gaps an auditor would
                 // take for deleted runs.
-                "INSERT INTO habitat_migrate.runs (id, started_at, finished_at, command, invoked_by, tool_version, database_url, dry_run, outcome, message, backup_file, sources, counts)
+                "INSERT INTO habitat_migrate.runs (id, started_at, finished_at, command, invoked_by, tool_version, database_url, dry_run, outcome, message, backup_file, sources, counts, details)
                  OVERRIDING SYSTEM VALUE
                  VALUES ((SELECT coalesce(max(id), 0) + 1 FROM habitat_migrate.runs),
-                         $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::text::jsonb, $12::text::jsonb) RETURNING id",
+                         $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::text::jsonb, $12::text::jsonb, $13::text::jsonb) RETURNING id",
                 &[
                     &run.started_at,
                     &run.finished_at,
@@ -651,6 +651,7 @@ impl Engine for PgStore {
                     &run.backup_file,
                     &run.sources.to_string(),
                     &run.counts.to_string(),
+                    &run.details.to_string(),
                 ],
             )
             .map_err(self.err("recording the run"))?;
@@ -661,7 +662,8 @@ impl Engine for PgStore {
         self.modified(
             "recording the run",
             "UPDATE habitat_migrate.runs SET finished_at = $2, outcome = $3, message = $4, backup_file = $5,
-                    sources = $6::text::jsonb, counts = $7::text::jsonb WHERE id = $1",
+                    sources = $6::text::jsonb, counts = $7::text::jsonb, details = $8::text::jsonb
+              WHERE id = $1",
             &[
                 &run.id,
                 &run.finished_at,
@@ -670,6 +672,7 @@ impl Engine for PgStore {
                 &run.backup_file,
                 &run.sources.to_string(),
                 &run.counts.to_string(),
+                &run.details.to_string(),
             ],
         )?;
         Ok(())

@@ -43,6 +43,12 @@ pub const POSTGRES: &[Migration] = &[
         sql: include_str!("../../migrations/postgres/0003_imported_contributions.sql"),
         habitat_tables: false,
     },
+    Migration {
+        version: 4,
+        name: "run_details",
+        sql: include_str!("../../migrations/postgres/0004_run_details.sql"),
+        habitat_tables: false,
+    },
 ];
 
 pub const SQLITE: &[Migration] = &[
@@ -62,6 +68,12 @@ pub const SQLITE: &[Migration] = &[
         version: 3,
         name: "imported_contributions",
         sql: include_str!("../../migrations/sqlite/0003_imported_contributions.sql"),
+        habitat_tables: false,
+    },
+    Migration {
+        version: 4,
+        name: "run_details",
+        sql: include_str!("../../migrations/sqlite/0004_run_details.sql"),
         habitat_tables: false,
     },
 ];

@@ -1323,7 +1323,7 @@ const REFERENCES: &[(&str, &str, &str)] = &[
 ];
 
 /// The run columns as [`read_run`] expects them; JSON columns as text (jsonb on PostgreSQL).
-const RUN_COLUMNS: &str = "id, started_at, finished_at, command, invoked_by, tool_version, database_url, dry_run, outcome, message, backup_file, CAST(sources AS TEXT), CAST(counts AS TEXT)";
+const RUN_COLUMNS: &str = "id, started_at, finished_at, command, invoked_by, tool_version, database_url, dry_run, outcome, message, backup_file, CAST(sources AS TEXT), CAST(counts AS TEXT), CAST(details AS TEXT)";
 
 fn read_run(r: &dyn ReadRow) -> Result<RunRecord, StoreError> {
     let outcome = r.text(8)?;
@@ -1346,5 +1346,6 @@ fn read_run(r: &dyn ReadRow) -> Result<RunRecord, StoreError> {
         backup_file: r.opt_text(10)?,
         sources: json(11)?,
         counts: json(12)?,
+        details: json(13)?,
     })
 }

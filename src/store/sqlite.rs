@@ -333,8 +333,8 @@ impl Engine for SqliteStore {
     fn insert_run(&mut self, run: &RunRecord) -> Result<i64, StoreError> {
         self.conn
             .execute(
-                "INSERT INTO hm_runs (started_at, finished_at, command, invoked_by, tool_version, database_url, dry_run, outcome, message, backup_file, sources, counts)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                "INSERT INTO hm_runs (started_at, finished_at, command, invoked_by, tool_version, database_url, dry_run, outcome, message, backup_file, sources, counts, details)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                 params![
                     format_instant(run.started_at),
                     run.finished_at.map(format_instant),
@@ -347,7 +347,8 @@ impl Engine for SqliteStore {
                     run.message,
                     run.backup_file,
                     run.sources.to_string(),
-                    run.counts.to_string()
+                    run.counts.to_string(),
+                    run.details.to_string()
                 ],
             )
             .map_err(db_err("recording the run"))?;
@@ -357,7 +358,7 @@ impl Engine for SqliteStore {
     fn finish_run(&mut self, run: &RunRecord) -> Result<(), StoreError> {
         self.conn
             .execute(
-                "UPDATE hm_runs SET finished_at = ?2, outcome = ?3, message = ?4, backup_file = ?5, sources = ?6, counts = ?7 WHERE id = ?1",
+                "UPDATE hm_runs SET finished_at = ?2, outcome = ?3, message = ?4, backup_file = ?5, sources = ?6, counts = ?7, details = ?8 WHERE id = ?1",
                 params![
                     run.id,
                     run.finished_at.map(format_instant),
@@ -365,7 +366,8 @@ impl Engine for SqliteStore {
                     run.message,
                     run.backup_file,
                     run.sources.to_string(),
-                    run.counts.to_string()
+                    run.counts.to_string(),
+                    run.details.to_string()
                 ],
             )
             .map_err(db_err("recording the run"))?;
