@@ -23,7 +23,7 @@ use crate::model::{
     Change, DigestSum, MissingContribution, Opening, Outcome, RunRecord, StagedContribution,
 };
 use crate::money::Money;
-use crate::plan::{self, AccountIndex, MemberIndex, PeriodPlan, Sample};
+use crate::plan::{self, MemberIndex, PeriodPlan, Sample};
 use crate::runlog::RunLog;
 use crate::source::{SourceError, SourceFile, Table};
 use crate::store::{ReadBackScope, Store, StoreError, TableCounts, Undo};
@@ -220,13 +220,15 @@ pub enum ImportError {
 }
 
 /// What the database holds that source rows may refer to, for validation.
-pub fn known_refs(store: &mut dyn Store) -> Result<validate::KnownRefs, StoreError> {
+pub fn known_refs(store: &mut dyn Store) -> Result<validate::KnownRefs<'static>, StoreError> {
     let mut known = validate::KnownRefs::default();
     store.for_each_member(&mut |m| {
         known.add_member(&m.email, m.ens_name.as_deref());
         Ok(())
     })?;
-    known.period_names = store.periods()?.into_iter().map(|p| p.name).collect();
+    for p in store.periods()? {
+        known.add_period(p.name);
+    }
     Ok(known)
 }
 
@@ -342,14 +344,22 @@ fn in_transaction(
     // What the database holds, compactly: the members by email key, with their fingerprints.
     let mut members =
         MemberIndex::with_capacity(usize::try_from(store.member_count()?).unwrap_or(0));
-    let mut known = validate::KnownRefs::default();
+    let mut ens = Vec::new();
     store.for_each_member(&mut |m| {
-        members.add_existing(&m);
-        known.add_member(&m.email, m.ens_name.as_deref());
+        let slot = members.add_existing(&m);
+        if let Some(name) = m.ens_name {
+            ens.push((name, slot));
+        }
         Ok(())
     })?;
     let existing_periods = store.periods()?;
-    known.period_names = existing_periods.iter().map(|p| p.name.clone()).collect();
+    let mut known = validate::KnownRefs::over(members.keys());
+    for (name, slot) in ens {
+        known.add_ens(&name, slot);
+    }
+    for p in &existing_periods {
+        known.add_period(p.name.clone());
+    }
     let validation = validate::validate(files, &known)?;
     drop(known);
     if let Some(log) = log.as_deref_mut() {
@@ -404,6 +414,9 @@ fn in_transaction(
     };
     let member_plan = match file(Table::Members) {
         Some(f) => {
+            // The file's members may all be new: room for them at once rather than by doubling.
+            let rows = report.sources.iter().find(|s| s.table == "members");
+            members.reserve(rows.map_or(0, |s| usize::try_from(s.rows).unwrap_or(0)));
             let mut p = MemberPlanned {
                 plan: plan::plan_members(validate::rows(f, validate::parse_member)?, &mut members),
                 changes: Vec::new(),
@@ -415,17 +428,12 @@ fn in_transaction(
         }
         None => None,
     };
-    let mut accounts = AccountIndex::default();
+    store.for_each_account(&mut |a| members.add_existing_account(&a))?;
     let account_plan = match file(Table::CapitalAccounts) {
         Some(f) => {
-            store.for_each_account(&mut |a| {
-                accounts.add_existing(&a);
-                Ok(())
-            })?;
             let plan = plan::plan_accounts(
                 validate::rows(f, validate::parse_capital_account)?,
-                &members,
-                &mut accounts,
+                &mut members,
             )?;
             let ids: Vec<Uuid> = plan.update.iter().map(|a| a.id).collect();
             let old = store.accounts_by_id(&ids)?;
@@ -436,17 +444,12 @@ fn in_transaction(
                 })
                 .filter(|(id, _)| plan.update.iter().any(|a| a.member_id == *id))
                 .collect();
-            let changes = plan::account_changes(&old, &plan.update, &emails, &mut accounts);
+            let changes = plan::account_changes(&old, &plan.update, &emails, &mut members);
             Some(AccountPlanned { plan, changes })
         }
-        None => {
-            // Contributions alone still re-derive the opening balances of accounts they add to.
-            store.for_each_account(&mut |a| {
-                accounts.add_existing(&a);
-                Ok(())
-            })?;
-            None
-        }
+        // Contributions alone still re-derive the opening balances of accounts they add to: the
+        // index holds the database's accounts for that.
+        None => None,
     };
     let resolver = plan::ContributionResolver::new(&members, period_ids);
     let contributions = match file(Table::Contributions) {
@@ -499,7 +502,7 @@ fn in_transaction(
             run_id,
             new_periods: &new_periods,
             new_members: &mut members.new_ids(),
-            new_accounts: &mut accounts.new_ids(),
+            new_accounts: &mut members.new_account_ids(),
             old_periods: &old_periods,
             old_members: &old_members,
             old_accounts: &old_accounts,
@@ -555,7 +558,7 @@ fn in_transaction(
     if let (Some(p), Some(f)) = (account_plan, file(Table::CapitalAccounts)) {
         if p.plan.tally.counts.inserted > 0 {
             let rows = validate::rows(f, validate::parse_capital_account)?;
-            store.insert_accounts(&mut plan::new_accounts(rows, &members, &accounts))?;
+            store.insert_accounts(&mut plan::new_accounts(rows, &members))?;
         }
         store.update_accounts(&p.plan.update)?;
         store.record_changes(run_id, &p.changes)?;
@@ -567,16 +570,16 @@ fn in_transaction(
         proofs.accounts = Some(p.plan.tally.source);
     }
     if let (Some(plan), Some(f)) = (contributions, file(Table::Contributions)) {
-        let (counts, scope) = apply_contributions(
-            store,
-            f,
-            &resolver,
-            plan,
-            run_id,
-            opts,
-            &mut report,
-            &mut accounts,
-        )?;
+        let (counts, scope, touched) =
+            apply_contributions(store, f, &resolver, plan, run_id, opts, &mut report)?;
+        drop(resolver);
+        match touched {
+            Touched::All => members.mark_all_added(),
+            Touched::Members { added, removed } => {
+                members.mark(added, true);
+                members.mark(removed, false);
+            }
+        }
         if let Some(sum) = report.contribution_digest {
             proofs.contributions = Some((sum, scope));
         }
@@ -585,7 +588,7 @@ fn in_transaction(
 
     // One pass over the members' totals derives the opening balances this run explains and
     // reconciles every account against the opening balances as they will be stored.
-    let mut deriver = OpeningDeriver::new(&accounts);
+    let mut deriver = OpeningDeriver::new(&members);
     let mut after = if opts.verify && !writes {
         // Nothing was written: the database is as the checks before the run found it.
         before.clone()
@@ -622,7 +625,7 @@ fn in_transaction(
         );
     }
     if let Some(mut after) = after.take() {
-        after.proof = Some(read_back(store, proofs, &members, &accounts)?);
+        after.proof = Some(read_back(store, proofs, &members)?);
         if let Some(log) = &mut log {
             log.event("read_back", serde_json::json!({}));
         }
@@ -670,7 +673,6 @@ fn read_back(
     store: &mut dyn Store,
     sources: ReadBackSources,
     members: &MemberIndex,
-    accounts: &AccountIndex,
 ) -> Result<Vec<TableProof>, ImportError> {
     let mut out = Vec::new();
     if let Some((source, names)) = sources.periods {
@@ -693,7 +695,7 @@ fn read_back(
     if let Some(source) = sources.accounts {
         let mut db = DigestSum::default();
         store.for_each_account(&mut |a| {
-            if accounts.in_file(&a.member_id) {
+            if members.account_in_file(&a.member_id) {
                 db.add(a.digest());
             }
             Ok(())
@@ -816,8 +818,20 @@ fn plan_contributions(
     Ok(ContributionPlan::Staged(counts))
 }
 
-/// Writes the planned contributions; returns the table's counts and the read-back scope.
-#[allow(clippy::too_many_arguments)]
+/// Whose contributions a run added or removed, for the opening balance rules.
+enum Touched {
+    /// Every row was new. Counting every member with an account as having had contributions
+    /// added re-derives only members who had no contribution at all, whose opening balance is
+    /// their balance either way.
+    All,
+    Members {
+        added: Vec<Uuid>,
+        removed: Vec<Uuid>,
+    },
+}
+
+/// Writes the planned contributions; returns the table's counts, the read-back scope and whose
+/// contributions changed.
 fn apply_contributions(
     store: &mut dyn Store,
     f: &SourceFile,
@@ -826,8 +840,7 @@ fn apply_contributions(
     run_id: i64,
     opts: &Options,
     report: &mut Report,
-    accounts: &mut AccountIndex,
-) -> Result<(TableCounts, ReadBackScope), ImportError> {
+) -> Result<(TableCounts, ReadBackScope, Touched), ImportError> {
     match plan {
         ContributionPlan::Fresh { rows, empty } => {
             let bar = progress(opts.progress, rows, "contributions");
@@ -836,10 +849,6 @@ fn apply_contributions(
             })?;
             bar.finish_and_clear();
             report.contribution_digest = Some(sum);
-            // Every row was new. Marking every known account as having had contributions added
-            // re-derives only members who have no contribution at all, whose opening balance is
-            // their balance either way.
-            accounts.mark_all_added();
             Ok((
                 TableCounts {
                     inserted,
@@ -850,6 +859,7 @@ fn apply_contributions(
                 } else {
                     ReadBackScope::Run(run_id)
                 },
+                Touched::All,
             ))
         }
         ContributionPlan::Staged(counts) => {
@@ -861,8 +871,10 @@ fn apply_contributions(
             if opts.corrections == CorrectionPolicy::Keep {
                 report.corrections.kept = report.corrections.missing.len() as u64;
             }
-            accounts.mark(applied.added_members.iter().copied(), true);
-            accounts.mark(applied.removed_members.iter().copied(), false);
+            let touched = Touched::Members {
+                added: applied.added_members,
+                removed: applied.removed_members,
+            };
             Ok((
                 TableCounts {
                     inserted: applied.inserted,
@@ -871,6 +883,7 @@ fn apply_contributions(
                     deleted: applied.deleted,
                 },
                 ReadBackScope::Staged,
+                touched,
             ))
         }
     }
@@ -879,7 +892,7 @@ fn apply_contributions(
 /// Derives the opening balances this run explains (see [`crate::balances`]), member by member,
 /// keeping what is to be stored and the re-derivations to record.
 struct OpeningDeriver<'a> {
-    accounts: &'a AccountIndex,
+    accounts: &'a MemberIndex,
     writes: Vec<(Uuid, Opening)>,
     /// Re-derivations: a stored opening balance replaced by another.
     rederived: Vec<OpeningChange>,
@@ -889,7 +902,7 @@ struct OpeningDeriver<'a> {
 }
 
 impl<'a> OpeningDeriver<'a> {
-    fn new(accounts: &'a AccountIndex) -> Self {
+    fn new(accounts: &'a MemberIndex) -> Self {
         OpeningDeriver {
             accounts,
             writes: Vec::new(),

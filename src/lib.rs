@@ -27,6 +27,7 @@ pub mod diagnostic;
 pub mod domain;
 pub mod generate;
 pub mod import;
+pub mod index;
 pub mod manual;
 pub mod model;
 pub mod money;

@@ -12,11 +12,12 @@
 
 use std::collections::HashMap;
 
-use md5::{Digest, Md5};
+use hashbrown::HashTable;
 use uuid::Uuid;
 
 use crate::balances::RunEffects;
 use crate::domain::{PeriodStatus, format_instant};
+use crate::index::{MemberKeys, TextKey};
 use crate::model::{
     Account, Change, ContributionValues, DigestSum, Member, Period, StagedContribution,
 };
@@ -193,82 +194,195 @@ pub fn plan_periods(rows: Vec<PeriodRow>, existing: Vec<Period>) -> PeriodPlan {
 // Members
 // ---------------------------------------------------------------------------------------------
 
-/// A 128-bit key of a lower-case email: what the indexes are keyed by, so that a million members
-/// cost sixteen bytes of key each rather than a string. Two different emails would have to share
-/// an MD5 prefix of 128 bits to be confused.
-pub fn email_key(email: &str) -> u128 {
-    let digest: [u8; 16] = Md5::digest(email.to_lowercase().as_bytes()).into();
-    u128::from_be_bytes(digest)
-}
-
-/// The 64-bit prefix of a fingerprint, as the indexes keep it. A changed row could pass as
+/// The 64-bit prefix of a fingerprint, as the index keeps it. A changed row could pass as
 /// unchanged only if its fingerprint collided with the old one's in 64 bits.
 fn short(digest: crate::model::RowDigest) -> u64 {
     u64::from_ne_bytes(digest.prefix().to_ne_bytes())
 }
 
-#[derive(Clone, Copy, Debug)]
-struct MemberEntry {
-    id: Uuid,
-    digest: u64,
-    in_file: bool,
-    new: bool,
-}
+/// A member of the database.
+const IN_DB: u8 = 1;
+/// A member the members file lists.
+const IN_FILE: u8 = 2;
+/// A member the capital accounts file gives an account.
+const ACCOUNT_IN_FILE: u8 = 4;
 
-/// The members of the database (and, once planned, of the file): email key → id and fingerprint.
+/// What the import keeps per member of the database and of the files, in vectors indexed by the
+/// member's slot among the email keys (see [`crate::index`]): about 110 bytes a member, the only
+/// part of an import that grows with the data.
+///
+/// Members: id, fingerprint, whether in the database and in the file. Capital accounts, by their
+/// member: id (nil when the member has none), fingerprint, and what this run does to the member,
+/// which decides whether its opening balance is re-derived.
 #[derive(Debug, Default)]
 pub struct MemberIndex {
-    entries: HashMap<u128, MemberEntry>,
+    keys: MemberKeys,
+    ids: Vec<Uuid>,
+    digests: Vec<u64>,
+    flags: Vec<u8>,
+    /// Member id → slot.
+    by_id: HashTable<usize>,
+    account_ids: Vec<Uuid>,
+    account_digests: Vec<u64>,
+    effects: Vec<RunEffects>,
 }
 
 impl MemberIndex {
     pub fn with_capacity(n: usize) -> MemberIndex {
-        MemberIndex {
-            entries: HashMap::with_capacity(n),
-        }
+        let mut index = MemberIndex::default();
+        index.reserve(n);
+        index
     }
 
-    /// Adds a member as the database holds it.
-    pub fn add_existing(&mut self, m: &Member) {
-        self.entries.insert(
-            email_key(&m.email),
-            MemberEntry {
-                id: m.id,
-                digest: short(m.digest()),
-                in_file: false,
-                new: false,
-            },
-        );
+    /// Room for `n` more members, so that growing to a known size allocates once.
+    pub fn reserve(&mut self, n: usize) {
+        self.keys.reserve(n);
+        self.ids.reserve(n);
+        self.digests.reserve(n);
+        self.flags.reserve(n);
+        let ids = &self.ids;
+        self.by_id.reserve(n, |&s| id_hash(&ids[s]));
+        self.account_ids.reserve(n);
+        self.account_digests.reserve(n);
+        self.effects.reserve(n);
+    }
+
+    /// The email keys of the members, for validation ([`crate::validate::KnownRefs::over`]).
+    pub fn keys(&self) -> &MemberKeys {
+        &self.keys
+    }
+
+    /// Adds a member as the database holds it; returns its slot.
+    pub fn add_existing(&mut self, m: &Member) -> usize {
+        let slot = self.add(TextKey::email(&m.email), m.id, short(m.digest()));
+        self.flags[slot] |= IN_DB;
+        slot
+    }
+
+    /// The slot of the member with this key, adding it with this id and fingerprint if new.
+    fn add(&mut self, key: TextKey, id: Uuid, digest: u64) -> usize {
+        let (slot, new) = self.keys.insert(key);
+        if new {
+            self.ids.push(id);
+            self.digests.push(digest);
+            self.flags.push(0);
+            self.account_ids.push(Uuid::nil());
+            self.account_digests.push(0);
+            self.effects.push(RunEffects::default());
+            let ids = &self.ids;
+            self.by_id
+                .insert_unique(id_hash(&id), slot, |&s| id_hash(&ids[s]));
+        }
+        slot
+    }
+
+    fn slot(&self, email: &str) -> Option<usize> {
+        self.keys.get(TextKey::email(email))
+    }
+
+    fn slot_of_id(&self, id: &Uuid) -> Option<usize> {
+        let ids = &self.ids;
+        self.by_id.find(id_hash(id), |&s| ids[s] == *id).copied()
     }
 
     /// The id of the member with this email, in the database or planned.
     pub fn id(&self, email: &str) -> Option<Uuid> {
-        self.entries.get(&email_key(email)).map(|e| e.id)
+        self.slot(email).map(|s| self.ids[s])
     }
 
     /// Whether the source's members file lists this email.
     pub fn in_file(&self, email: &str) -> bool {
-        self.entries
-            .get(&email_key(email))
-            .is_some_and(|e| e.in_file)
+        self.slot(email)
+            .is_some_and(|s| self.flags[s] & IN_FILE != 0)
     }
 
     fn is_new(&self, email: &str) -> bool {
-        self.entries.get(&email_key(email)).is_some_and(|e| e.new)
+        self.slot(email)
+            .is_some_and(|s| self.flags[s] & (IN_DB | IN_FILE) == IN_FILE)
     }
 
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
     }
 
     /// The ids the plan gave to new members.
     pub fn new_ids(&self) -> impl Iterator<Item = Uuid> + '_ {
-        self.entries.values().filter(|e| e.new).map(|e| e.id)
+        self.flags
+            .iter()
+            .zip(&self.ids)
+            .filter(|(f, _)| **f & (IN_DB | IN_FILE) == IN_FILE)
+            .map(|(_, id)| *id)
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+    /// Adds a capital account as the database holds it (its member must be in the index).
+    pub fn add_existing_account(&mut self, a: &Account) -> Result<(), StoreError> {
+        let slot = self.slot_of_id(&a.member_id).ok_or_else(|| {
+            StoreError::Other(format!(
+                "capital account {} belongs to no member of the database",
+                a.id
+            ))
+        })?;
+        self.account_ids[slot] = a.id;
+        self.account_digests[slot] = short(a.digest());
+        Ok(())
     }
+
+    /// The ids the plan gave to new accounts.
+    pub fn new_account_ids(&self) -> impl Iterator<Item = Uuid> + '_ {
+        self.effects
+            .iter()
+            .zip(&self.account_ids)
+            .filter(|(e, _)| e.new_account)
+            .map(|(_, id)| *id)
+    }
+
+    /// Whether the source's capital accounts file lists the member's account.
+    pub fn account_in_file(&self, member_id: &Uuid) -> bool {
+        self.slot_of_id(member_id)
+            .is_some_and(|s| self.flags[s] & ACCOUNT_IN_FILE != 0)
+    }
+
+    /// What this run does to the member, for the opening balance rules (nothing known: default).
+    pub fn effects(&self, member_id: &Uuid) -> RunEffects {
+        self.slot_of_id(member_id)
+            .map(|s| self.effects[s])
+            .unwrap_or_default()
+    }
+
+    /// Notes that the run added (or removed) contributions of these members.
+    pub fn mark(&mut self, members: impl IntoIterator<Item = Uuid>, added: bool) {
+        for m in members {
+            if let Some(s) = self.slot_of_id(&m) {
+                if self.account_ids[s].is_nil() {
+                    continue;
+                }
+                if added {
+                    self.effects[s].contributions_added = true;
+                } else {
+                    self.effects[s].contributions_removed = true;
+                }
+            }
+        }
+    }
+
+    /// Notes that the run added contributions to every member with an account.
+    pub fn mark_all_added(&mut self) {
+        for (e, id) in self.effects.iter_mut().zip(&self.account_ids) {
+            if !id.is_nil() {
+                e.contributions_added = true;
+            }
+        }
+    }
+}
+
+/// A member id's hash for the id table: version 7 ids are random in their last 64 bits.
+fn id_hash(id: &Uuid) -> u64 {
+    let v = id.as_u128();
+    crate::index::mix64((v as u64) ^ ((v >> 64) as u64))
 }
 
 /// A member as the source row would store it.
@@ -296,34 +410,27 @@ pub struct MemberPlan {
 pub fn plan_members(rows: impl Iterator<Item = MemberRow>, index: &mut MemberIndex) -> MemberPlan {
     let mut plan = MemberPlan::default();
     for row in rows {
-        let key = email_key(row.email.as_str());
+        let key = TextKey::email(row.email.as_str());
         let detail = || format!("{} ({}, {})", row.display_name, row.role, row.status);
         let email = row.email.as_str();
-        match index.entries.get_mut(&key) {
+        match index.keys.get(key) {
             None => {
                 let member = member_of(&row, Uuid::now_v7());
                 let digest = member.digest();
                 plan.tally.source.add(digest);
-                index.entries.insert(
-                    key,
-                    MemberEntry {
-                        id: member.id,
-                        digest: short(digest),
-                        in_file: true,
-                        new: true,
-                    },
-                );
+                let slot = index.add(key, member.id, short(digest));
+                index.flags[slot] |= IN_FILE;
                 plan.tally.add(Action::Insert, row.line, email, detail);
             }
-            Some(entry) => {
-                let member = member_of(&row, entry.id);
+            Some(slot) => {
+                let member = member_of(&row, index.ids[slot]);
                 let digest = member.digest();
                 plan.tally.source.add(digest);
-                entry.in_file = true;
-                if entry.digest == short(digest) {
+                index.flags[slot] |= IN_FILE;
+                if index.digests[slot] == short(digest) {
                     plan.tally.add(Action::Unchanged, row.line, email, detail);
                 } else {
-                    entry.digest = short(digest);
+                    index.digests[slot] = short(digest);
                     plan.tally.add(Action::Update, row.line, email, detail);
                     plan.update.push(member);
                 }
@@ -381,84 +488,6 @@ pub fn member_changes(old: &[Member], new: &[Member]) -> Vec<Change> {
 // Capital accounts
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Clone, Copy, Debug)]
-struct AccountEntry {
-    id: Uuid,
-    digest: u64,
-    in_file: bool,
-    effects: RunEffects,
-}
-
-/// The capital accounts of the database (and, once planned, of the file), by member: the
-/// account's id, its fingerprint, and what this run does to the member (which decides whether
-/// the member's opening balance is re-derived).
-#[derive(Debug, Default)]
-pub struct AccountIndex {
-    entries: HashMap<Uuid, AccountEntry>,
-}
-
-impl AccountIndex {
-    pub fn with_capacity(n: usize) -> AccountIndex {
-        AccountIndex {
-            entries: HashMap::with_capacity(n),
-        }
-    }
-
-    /// Adds an account as the database holds it.
-    pub fn add_existing(&mut self, a: &Account) {
-        self.entries.insert(
-            a.member_id,
-            AccountEntry {
-                id: a.id,
-                digest: short(a.digest()),
-                in_file: false,
-                effects: RunEffects::default(),
-            },
-        );
-    }
-
-    /// The ids the plan gave to new accounts.
-    pub fn new_ids(&self) -> impl Iterator<Item = Uuid> + '_ {
-        self.entries
-            .values()
-            .filter(|e| e.effects.new_account)
-            .map(|e| e.id)
-    }
-
-    /// Whether the source's capital accounts file lists the member's account.
-    pub fn in_file(&self, member_id: &Uuid) -> bool {
-        self.entries.get(member_id).is_some_and(|e| e.in_file)
-    }
-
-    /// What this run does to the member, for the opening balance rules (nothing known: default).
-    pub fn effects(&self, member_id: &Uuid) -> RunEffects {
-        self.entries
-            .get(member_id)
-            .map(|e| e.effects)
-            .unwrap_or_default()
-    }
-
-    /// Notes that the run added (or removed) contributions of these members.
-    pub fn mark(&mut self, members: impl IntoIterator<Item = Uuid>, added: bool) {
-        for m in members {
-            if let Some(e) = self.entries.get_mut(&m) {
-                if added {
-                    e.effects.contributions_added = true;
-                } else {
-                    e.effects.contributions_removed = true;
-                }
-            }
-        }
-    }
-
-    /// Notes that the run added contributions to every member it knows an account of.
-    pub fn mark_all_added(&mut self) {
-        for e in self.entries.values_mut() {
-            e.effects.contributions_added = true;
-        }
-    }
-}
-
 /// The plan for the capital accounts file.
 #[derive(Clone, Debug, Default)]
 pub struct AccountPlan {
@@ -487,45 +516,33 @@ fn member_not_found(email: &str) -> StoreError {
 /// Classifies the file's accounts against the index, giving new accounts their ids in it.
 pub fn plan_accounts(
     rows: impl Iterator<Item = CapitalAccountRow>,
-    members: &MemberIndex,
-    index: &mut AccountIndex,
+    index: &mut MemberIndex,
 ) -> Result<AccountPlan, StoreError> {
     let mut plan = AccountPlan::default();
     for row in rows {
         let email = row.member_email.as_str();
-        let member_id = members.id(email).ok_or_else(|| member_not_found(email))?;
+        let slot = index.slot(email).ok_or_else(|| member_not_found(email))?;
+        let member_id = index.ids[slot];
         let detail = || format!("balance {} tax_basis {}", row.balance, row.tax_basis);
-        match index.entries.get_mut(&member_id) {
-            None => {
-                let account = account_of(&row, Uuid::now_v7(), member_id);
-                let digest = account.digest();
-                plan.tally.source.add(digest);
-                index.entries.insert(
-                    member_id,
-                    AccountEntry {
-                        id: account.id,
-                        digest: short(digest),
-                        in_file: true,
-                        effects: RunEffects {
-                            new_account: true,
-                            ..RunEffects::default()
-                        },
-                    },
-                );
-                plan.tally.add(Action::Insert, row.line, email, detail);
-            }
-            Some(entry) => {
-                let account = account_of(&row, entry.id, member_id);
-                let digest = account.digest();
-                plan.tally.source.add(digest);
-                entry.in_file = true;
-                if entry.digest == short(digest) {
-                    plan.tally.add(Action::Unchanged, row.line, email, detail);
-                } else {
-                    entry.digest = short(digest);
-                    plan.tally.add(Action::Update, row.line, email, detail);
-                    plan.update.push(account);
-                }
+        index.flags[slot] |= ACCOUNT_IN_FILE;
+        if index.account_ids[slot].is_nil() {
+            let account = account_of(&row, Uuid::now_v7(), member_id);
+            let digest = account.digest();
+            plan.tally.source.add(digest);
+            index.account_ids[slot] = account.id;
+            index.account_digests[slot] = short(digest);
+            index.effects[slot].new_account = true;
+            plan.tally.add(Action::Insert, row.line, email, detail);
+        } else {
+            let account = account_of(&row, index.account_ids[slot], member_id);
+            let digest = account.digest();
+            plan.tally.source.add(digest);
+            if index.account_digests[slot] == short(digest) {
+                plan.tally.add(Action::Unchanged, row.line, email, detail);
+            } else {
+                index.account_digests[slot] = short(digest);
+                plan.tally.add(Action::Update, row.line, email, detail);
+                plan.update.push(account);
             }
         }
     }
@@ -535,16 +552,13 @@ pub fn plan_accounts(
 /// The accounts the plan found new, from a second pass over the file.
 pub fn new_accounts<'a>(
     rows: impl Iterator<Item = CapitalAccountRow> + 'a,
-    members: &'a MemberIndex,
-    index: &'a AccountIndex,
+    index: &'a MemberIndex,
 ) -> impl Iterator<Item = Account> + 'a {
     rows.filter_map(|r| {
-        let member_id = members.id(r.member_email.as_str())?;
-        let entry = index.entries.get(&member_id)?;
-        entry
-            .effects
+        let slot = index.slot(r.member_email.as_str())?;
+        index.effects[slot]
             .new_account
-            .then(|| account_of(&r, entry.id, member_id))
+            .then(|| account_of(&r, index.account_ids[slot], index.ids[slot]))
     })
 }
 
@@ -554,7 +568,7 @@ pub fn account_changes(
     old: &[Account],
     new: &[Account],
     emails: &HashMap<Uuid, String>,
-    index: &mut AccountIndex,
+    index: &mut MemberIndex,
 ) -> Vec<Change> {
     let old: HashMap<Uuid, &Account> = old.iter().map(|a| (a.id, a)).collect();
     let mut out = Vec::new();
@@ -579,8 +593,8 @@ pub fn account_changes(
         );
         d.field("notes", o.notes.clone(), a.notes.clone());
         if o.balance != a.balance || o.tax_basis != a.tax_basis {
-            if let Some(e) = index.entries.get_mut(&a.member_id) {
-                e.effects.balance_changed = true;
+            if let Some(s) = index.slot_of_id(&a.member_id) {
+                index.effects[s].balance_changed = true;
             }
         }
         out.extend(d.changes);

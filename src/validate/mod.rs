@@ -11,6 +11,7 @@
 mod cross;
 mod fields;
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use jiff::Timestamp;
@@ -19,6 +20,7 @@ use crate::diagnostic::{Diagnostics, Severity};
 use crate::domain::{
     ContributionStatus, ContributionType, Email, MemberStatus, PeriodStatus, Role,
 };
+use crate::index::{BuildKeyHasher, MemberKeys, TextKey};
 use crate::money::Money;
 use crate::source::{Reader, SourceError, SourceFile, Table};
 
@@ -73,23 +75,60 @@ pub struct PeriodRow {
 }
 
 /// What the database already holds that source rows may refer to.
+///
+/// The members are email keys ([`MemberKeys`]); an import lends the index it has already built of
+/// the database's members ([`KnownRefs::over`]) rather than have a second copy made.
 #[derive(Clone, Debug, Default)]
-pub struct KnownRefs {
-    /// Lower-case emails of members in the database.
-    pub member_emails: HashSet<String>,
-    pub period_names: HashSet<String>,
-    /// ENS name → lower-case email of the member holding it.
-    pub ens_names: HashMap<String, String>,
+pub struct KnownRefs<'a> {
+    members: Cow<'a, MemberKeys>,
+    periods: HashSet<String>,
+    /// ENS name → the slot (in `members`) of the member holding it.
+    ens: HashMap<TextKey, usize, BuildKeyHasher>,
 }
 
-impl KnownRefs {
+impl<'a> KnownRefs<'a> {
+    /// The database's members as an index already holds them.
+    pub fn over(members: &'a MemberKeys) -> KnownRefs<'a> {
+        KnownRefs {
+            members: Cow::Borrowed(members),
+            ..KnownRefs::default()
+        }
+    }
+
     /// Adds a member the database holds.
     pub fn add_member(&mut self, email: &str, ens_name: Option<&str>) {
-        let email = email.to_lowercase();
+        let key = TextKey::email(email);
+        let slot = match self.members.get(key) {
+            Some(slot) => slot,
+            None => self.members.to_mut().insert(key).0,
+        };
         if let Some(ens) = ens_name {
-            self.ens_names.insert(ens.to_string(), email.clone());
+            self.ens.insert(TextKey::exact(ens), slot);
         }
-        self.member_emails.insert(email);
+    }
+
+    /// Notes that the member at `owner_slot` (of the keys given to [`KnownRefs::over`]) holds an
+    /// ENS name.
+    pub fn add_ens(&mut self, ens_name: &str, owner_slot: usize) {
+        self.ens.insert(TextKey::exact(ens_name), owner_slot);
+    }
+
+    /// Adds a period the database holds.
+    pub fn add_period(&mut self, name: impl Into<String>) {
+        self.periods.insert(name.into());
+    }
+
+    fn knows_member(&self, key: TextKey) -> bool {
+        self.members.get(key).is_some()
+    }
+
+    fn knows_period(&self, name: &str) -> bool {
+        self.periods.contains(name)
+    }
+
+    /// The email key of the member holding an ENS name.
+    fn ens_owner(&self, ens: TextKey) -> Option<TextKey> {
+        self.ens.get(&ens).and_then(|&slot| self.members.key(slot))
     }
 }
 
