@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use crate::backup::{self, BackupError};
 use crate::balances::{self, Reason};
+use crate::index::TextKey;
 use crate::model::{
     Change, DigestSum, MissingContribution, Opening, Outcome, RunRecord, StagedContribution,
 };
@@ -348,14 +349,14 @@ fn in_transaction(
     store.for_each_member(&mut |m| {
         let slot = members.add_existing(&m);
         if let Some(name) = m.ens_name {
-            ens.push((name, slot));
+            ens.push((TextKey::exact(&name), slot));
         }
         Ok(())
     })?;
     let existing_periods = store.periods()?;
     let mut known = validate::KnownRefs::over(members.keys());
     for (name, slot) in ens {
-        known.add_ens(&name, slot);
+        known.add_ens(name, slot);
     }
     for p in &existing_periods {
         known.add_period(p.name.clone());
@@ -428,6 +429,7 @@ fn in_transaction(
         }
         None => None,
     };
+    members.hold_accounts();
     store.for_each_account(&mut |a| members.add_existing_account(&a))?;
     let account_plan = match file(Table::CapitalAccounts) {
         Some(f) => {

@@ -222,6 +222,7 @@ pub struct MemberIndex {
     flags: Vec<u8>,
     /// Member id → slot.
     by_id: HashTable<usize>,
+    accounts_held: bool,
     account_ids: Vec<Uuid>,
     account_digests: Vec<u64>,
     effects: Vec<RunEffects>,
@@ -240,11 +241,13 @@ impl MemberIndex {
         self.ids.reserve(n);
         self.digests.reserve(n);
         self.flags.reserve(n);
-        let ids = &self.ids;
-        self.by_id.reserve(n, |&s| id_hash(&ids[s]));
-        self.account_ids.reserve(n);
-        self.account_digests.reserve(n);
-        self.effects.reserve(n);
+        if self.accounts_held {
+            let ids = &self.ids;
+            self.by_id.reserve(n, |&s| id_hash(&ids[s]));
+            self.account_ids.reserve(n);
+            self.account_digests.reserve(n);
+            self.effects.reserve(n);
+        }
     }
 
     /// The email keys of the members, for validation ([`crate::validate::KnownRefs::over`]).
@@ -266,14 +269,37 @@ impl MemberIndex {
             self.ids.push(id);
             self.digests.push(digest);
             self.flags.push(0);
-            self.account_ids.push(Uuid::nil());
-            self.account_digests.push(0);
-            self.effects.push(RunEffects::default());
-            let ids = &self.ids;
-            self.by_id
-                .insert_unique(id_hash(&id), slot, |&s| id_hash(&ids[s]));
+            if self.accounts_held {
+                self.account_ids.push(Uuid::nil());
+                self.account_digests.push(0);
+                self.effects.push(RunEffects::default());
+                let ids = &self.ids;
+                self.by_id
+                    .insert_unique(id_hash(&id), slot, |&s| id_hash(&ids[s]));
+            }
         }
         slot
+    }
+
+    /// Makes the account half of the index (no account yet for any member, and the table of
+    /// member ids accounts are found by), unless it exists. It is made after validation, which
+    /// needs only the members, so validation's own per-member state and this half are never
+    /// held at once.
+    pub fn hold_accounts(&mut self) {
+        if self.accounts_held {
+            return;
+        }
+        self.accounts_held = true;
+        let n = self.ids.len();
+        self.account_ids = vec![Uuid::nil(); n];
+        self.account_digests = vec![0; n];
+        self.effects = vec![RunEffects::default(); n];
+        self.by_id = HashTable::with_capacity(n);
+        let ids = &self.ids;
+        for (slot, id) in ids.iter().enumerate() {
+            self.by_id
+                .insert_unique(id_hash(id), slot, |&s| id_hash(&ids[s]));
+        }
     }
 
     fn slot(&self, email: &str) -> Option<usize> {
@@ -320,6 +346,7 @@ impl MemberIndex {
 
     /// Adds a capital account as the database holds it (its member must be in the index).
     pub fn add_existing_account(&mut self, a: &Account) -> Result<(), StoreError> {
+        self.hold_accounts();
         let slot = self.slot_of_id(&a.member_id).ok_or_else(|| {
             StoreError::Other(format!(
                 "capital account {} belongs to no member of the database",
@@ -519,6 +546,7 @@ pub fn plan_accounts(
     index: &mut MemberIndex,
 ) -> Result<AccountPlan, StoreError> {
     let mut plan = AccountPlan::default();
+    index.hold_accounts();
     for row in rows {
         let email = row.member_email.as_str();
         let slot = index.slot(email).ok_or_else(|| member_not_found(email))?;

@@ -563,21 +563,19 @@ pub(crate) fn write_openings<C: SqlConn>(
     ] {
         c.execute(ctx, &C::sql(stmt), &[])?;
     }
-    let rows: Vec<Vec<Value>> = openings
-        .iter()
-        .map(|(member, o)| {
-            vec![
-                Value::Uuid(*member),
-                Value::Money(o.balance),
-                Value::Money(o.tax_basis),
-            ]
-        })
-        .collect();
+    // Streamed: a million openings as rows of values at once would cost 150 MB.
+    let mut rows = openings.iter().map(|(member, o)| {
+        vec![
+            Value::Uuid(*member),
+            Value::Money(o.balance),
+            Value::Money(o.tax_basis),
+        ]
+    });
     c.insert_rows(
         ctx,
         "hm_new_openings",
         &["member_id", "opening_balance", "opening_tax_basis"],
-        &mut rows.into_iter(),
+        &mut rows,
     )?;
     c.execute(
         ctx,
@@ -604,21 +602,18 @@ pub(crate) fn record_changes<C: SqlConn>(
     if changes.is_empty() {
         return Ok(());
     }
-    let rows: Vec<Vec<Value>> = changes
-        .iter()
-        .map(|ch| {
-            let text = |v: &Option<String>| v.clone().map_or(Value::Null, Value::Text);
-            vec![
-                Value::Int(run_id),
-                Value::Text(ch.table.to_string()),
-                Value::Uuid(ch.row_id),
-                Value::Text(ch.row_key.clone()),
-                Value::Text(ch.column.to_string()),
-                text(&ch.before),
-                text(&ch.after),
-            ]
-        })
-        .collect();
+    let mut rows = changes.iter().map(|ch| {
+        let text = |v: &Option<String>| v.clone().map_or(Value::Null, Value::Text);
+        vec![
+            Value::Int(run_id),
+            Value::Text(ch.table.to_string()),
+            Value::Uuid(ch.row_id),
+            Value::Text(ch.row_key.clone()),
+            Value::Text(ch.column.to_string()),
+            text(&ch.before),
+            text(&ch.after),
+        ]
+    });
     c.insert_rows(
         "recording changes",
         &C::sql("{tool}changes"),
@@ -631,7 +626,7 @@ pub(crate) fn record_changes<C: SqlConn>(
             "before_value",
             "after_value",
         ],
-        &mut rows.into_iter(),
+        &mut rows,
     )?;
     Ok(())
 }

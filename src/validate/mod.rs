@@ -107,10 +107,10 @@ impl<'a> KnownRefs<'a> {
         }
     }
 
-    /// Notes that the member at `owner_slot` (of the keys given to [`KnownRefs::over`]) holds an
-    /// ENS name.
-    pub fn add_ens(&mut self, ens_name: &str, owner_slot: usize) {
-        self.ens.insert(TextKey::exact(ens_name), owner_slot);
+    /// Notes that the member at `owner_slot` (of the keys given to [`KnownRefs::over`]) holds the
+    /// ENS name whose key ([`TextKey::exact`]) is given.
+    pub fn add_ens(&mut self, ens_name: TextKey, owner_slot: usize) {
+        self.ens.insert(ens_name, owner_slot);
     }
 
     /// Adds a period the database holds.
