@@ -3,7 +3,9 @@
 //!
 //! Labor earns patronage; it is not capital. So per member
 //! `expected = opening + Σ approved capital and property contributions + Σ allocations`, on the
-//! book balance and on the tax basis. The opening balance is the part of the balance the records
+//! book balance and on the tax basis. The allocations counted are the `distributed` ones: Habitat
+//! credits an allocation to the balance and the tax basis when it distributes it, so one that is
+//! only `calculated` (what `allocate --commit` writes) is not in the balance yet. The opening balance is the part of the balance the records
 //! do not explain (a buy-in, history before the records began). If a run re-derived it every
 //! time, the check above would always pass — a corrected amount imported twice would be absorbed
 //! into a negative opening balance. So a run re-derives it only when that is explained
@@ -50,7 +52,7 @@ impl RunEffects {
     }
 }
 
-/// `balance − Σ approved capital/property − Σ allocations`, and the same on the tax basis.
+/// `balance − Σ approved capital/property − Σ distributed allocations`, and the same on the tax basis.
 /// `None` only if the amounts overflow (they cannot with `numeric(15,2)` columns).
 pub fn derive_opening(t: &MemberTotals) -> Option<Opening> {
     let explained = t.contributed.checked_add(t.allocated)?;

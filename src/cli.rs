@@ -8,11 +8,13 @@ use std::path::PathBuf;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use jiff::Timestamp;
 
+use crate::allocate::{self, AllocateError, Weights};
 use crate::backup::{self, BackupError};
 use crate::domain::{self, PeriodStatus};
 use crate::import::{self, ImportError};
 use crate::manual;
 use crate::model::{Period, RunRecord};
+use crate::money::Money;
 use crate::report;
 use crate::source::{Bundle, SourceError, SourceFile, Table};
 use crate::store::{self, DbUrl, Store, StoreError};
@@ -219,6 +221,40 @@ pub enum Command {
         #[command(subcommand)]
         action: PeriodAction,
     },
+    /// Allocate a pool over a period's approved contributions by weighted patronage: a preview,
+    /// or with --commit the period's allocations (status calculated).
+    #[command(
+        long_about = "Allocate a pool over a period's approved contributions by weighted patronage.\n\n\
+        A member's weighted patronage is the sum of their approved contributions, each times the \
+        weight of its type; their patronage_score is their share of the total (ten decimals, \
+        rounded half-up); their amount is their exact share of the pool rounded down to the cent, \
+        and the cents left over go one each to the largest remainders, so the amounts sum to the \
+        pool exactly.\n\nWithout --commit: a preview, which writes nothing. With --commit: on a \
+        closed period only, the allocations are written in one transaction and recorded as a run."
+    )]
+    Allocate {
+        /// The allocation period, e.g. "Q4 2025".
+        #[arg(long, value_name = "NAME")]
+        period: String,
+        /// The amount to allocate, e.g. 10000.00 (at most two decimals).
+        // A negative amount is an amount to refuse with a reason, not an unknown flag.
+        #[arg(long, value_name = "AMOUNT", allow_negative_numbers = true)]
+        pool: String,
+        /// The weight of each contribution type (a type left out keeps its default).
+        #[arg(
+            long,
+            value_name = "TYPE=WEIGHT,…",
+            default_value = "labor=1.0,capital=0.5,property=0.5"
+        )]
+        weights: String,
+        /// Write the allocations, in one transaction; only on a closed period.
+        #[arg(long)]
+        commit: bool,
+        /// With --commit: replace stored allocations that differ from this calculation (never
+        /// distributed ones).
+        #[arg(long, requires = "commit")]
+        replace: bool,
+    },
     /// The record of past runs.
     Runs {
         #[command(subcommand)]
@@ -327,6 +363,16 @@ pub enum PeriodAction {
     },
     /// List allocation periods.
     List,
+    /// Close an allocation period: status closed, closed_at now. Refused while contributions of
+    /// the period are pending, unless --allow-pending.
+    Close {
+        /// The period's name, e.g. "Q1 2026".
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// Close even though contributions are pending: they are left out of the allocation.
+        #[arg(long)]
+        allow_pending: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -703,6 +749,13 @@ fn run(cli: &Cli, ui: &Ui) -> Result<i32, Failure> {
             Ok(EXIT_OK)
         }
         Command::Period { action } => period(cli, ui, action),
+        Command::Allocate {
+            period,
+            pool,
+            weights,
+            commit,
+            replace,
+        } => allocate(cli, ui, period, pool, weights, *commit, *replace),
         Command::Runs { action } => {
             let mut store = open_initialised(cli)?;
             match action {
@@ -967,8 +1020,72 @@ fn with_hint(e: StoreError) -> Failure {
     }
 }
 
+/// An allocation refused or impossible (exit 1, with what to do), or a database error (exit 3).
+impl From<AllocateError> for Failure {
+    fn from(e: AllocateError) -> Self {
+        match e {
+            AllocateError::Store(e) => with_hint(e),
+            e => Failure {
+                code: EXIT_INVALID,
+                message: match e.hint() {
+                    Some(hint) => format!("{e}\nhint: {hint}"),
+                    None => e.to_string(),
+                },
+            },
+        }
+    }
+}
+
+fn allocate(
+    cli: &Cli,
+    ui: &Ui,
+    period: &str,
+    pool: &str,
+    weights: &str,
+    commit: bool,
+    replace: bool,
+) -> Result<i32, Failure> {
+    let pool = match Money::parse(pool.trim()) {
+        Ok(pool) if pool.cents() > 0 => pool,
+        Ok(pool) => {
+            return Err(usage(format!(
+                "--pool {pool}: the pool must be more than 0.00"
+            )));
+        }
+        Err(e) => return Err(usage(format!("--pool {pool:?}: {e}\nhint: {}", e.hint()))),
+    };
+    let weights = Weights::parse(weights)
+        .map_err(|e| usage(format!("--weights {weights:?}: {e}\nhint: {}", e.hint())))?;
+    let request = allocate::Request {
+        period: period.trim().to_string(),
+        pool,
+        weights,
+    };
+    let mut store = open_initialised(cli)?;
+    let allocation = if commit {
+        allocate::commit(store.as_mut(), &request, replace)?
+    } else {
+        allocate::preview(store.as_mut(), &request)?
+    };
+    ui.print(&report::allocation::allocation_human(&allocation), || {
+        report::allocation::allocation_json(&allocation)
+    });
+    Ok(EXIT_OK)
+}
+
 fn period(cli: &Cli, ui: &Ui, action: &PeriodAction) -> Result<i32, Failure> {
     match action {
+        PeriodAction::Close {
+            name,
+            allow_pending,
+        } => {
+            let mut store = open_initialised(cli)?;
+            let closing = allocate::close_period(store.as_mut(), name.trim(), *allow_pending)?;
+            ui.print(&report::allocation::closing_human(&closing), || {
+                report::allocation::closing_json(&closing)
+            });
+            Ok(EXIT_OK)
+        }
         PeriodAction::List => {
             let mut store = open_initialised(cli)?;
             let mut periods = store.periods()?;

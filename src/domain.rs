@@ -163,11 +163,98 @@ word_enum!(
 word_enum!(
     /// An allocation period's life cycle.
     PeriodStatus, "period_status", { Open => "open", Closed => "closed", Archived => "archived" });
+word_enum!(
+    /// An allocation is `calculated` when the period's allocation is computed, and `distributed`
+    /// once Habitat has credited it to the member's capital account.
+    AllocationStatus, "allocation_status", { Calculated => "calculated", Distributed => "distributed" });
 
 impl ContributionType {
     /// Whether an approved contribution of this type adds to the capital account balance.
     pub fn is_capital(self) -> bool {
         matches!(self, ContributionType::Capital | ContributionType::Property)
+    }
+}
+
+/// A member's share of a period's weighted patronage, between 0 and 1 with ten decimals — the
+/// scale of Habitat's `allocations.patronage_score numeric(19,10)`. Held as a whole number of
+/// 10⁻¹⁰ units, like [`crate::money::Money`] holds cents, so it is exact and never a float.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PatronageScore(u64);
+
+impl PatronageScore {
+    /// Decimals kept: `numeric(19,10)`.
+    pub const DECIMALS: u32 = 10;
+    /// The units of a score of 1 (the whole pool).
+    pub const ONE_UNITS: u64 = 10_000_000_000;
+
+    /// The score of `units` ten-billionths; `None` above 1.
+    pub fn from_units(units: u64) -> Option<PatronageScore> {
+        (units <= PatronageScore::ONE_UNITS).then_some(PatronageScore(units))
+    }
+
+    pub fn units(self) -> u64 {
+        self.0
+    }
+
+    /// Parses `0.5`, `0.1324082411`, `1`: digits, an optional point and at most ten decimals,
+    /// no more than 1. What SQLite's text column holds.
+    pub fn parse(text: &str) -> Option<PatronageScore> {
+        let (int, frac) = match text.split_once('.') {
+            Some((_, "")) => return None,
+            Some(parts) => parts,
+            None => (text, ""),
+        };
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        if !digits(int) || !(frac.is_empty() || digits(frac)) || frac.len() > 10 {
+            return None;
+        }
+        let whole = match int.trim_start_matches('0') {
+            "" => 0,
+            "1" => PatronageScore::ONE_UNITS,
+            _ => return None,
+        };
+        let fraction = frac
+            .bytes()
+            .chain(std::iter::repeat(b'0'))
+            .take(10)
+            .fold(0u64, |units, b| units * 10 + u64::from(b - b'0'));
+        PatronageScore::from_units(whole + fraction)
+    }
+
+    /// The value as a `numeric` with scale 10, for PostgreSQL.
+    pub fn to_decimal(self) -> rust_decimal::Decimal {
+        rust_decimal::Decimal::from_i128_with_scale(i128::from(self.0), Self::DECIMALS)
+    }
+
+    /// Reads back a `numeric`: `None` if it has more than ten decimals or is not between 0 and 1.
+    pub fn from_decimal(value: rust_decimal::Decimal) -> Option<PatronageScore> {
+        let mut v = value;
+        v.rescale(Self::DECIMALS);
+        if v != value {
+            return None;
+        }
+        u64::try_from(v.mantissa())
+            .ok()
+            .and_then(PatronageScore::from_units)
+    }
+}
+
+/// `0.1324082411`: always ten decimals, as `numeric(19,10)` shows it.
+impl fmt::Display for PatronageScore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}.{:010}",
+            self.0 / PatronageScore::ONE_UNITS,
+            self.0 % PatronageScore::ONE_UNITS
+        )
+    }
+}
+
+/// Serialised as its exact decimal text, never as a JSON number a reader would take as a float.
+impl serde::Serialize for PatronageScore {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }
 
@@ -396,5 +483,45 @@ mod tests {
         );
         assert!(ContributionType::Property.is_capital());
         assert!(!ContributionType::Labor.is_capital());
+    }
+
+    #[test]
+    fn patronage_scores_are_exact_fractions_of_one() {
+        let score = |t: &str| PatronageScore::parse(t).map(PatronageScore::units);
+        assert_eq!(score("0.1324082411"), Some(1_324_082_411));
+        assert_eq!(score("0.5"), Some(5_000_000_000));
+        assert_eq!(score("1"), Some(PatronageScore::ONE_UNITS));
+        assert_eq!(score("1.0000000000"), Some(PatronageScore::ONE_UNITS));
+        assert_eq!(score("0"), Some(0));
+        for bad in [
+            "",
+            ".5",
+            "5.",
+            "1.0000000001",
+            "2",
+            "10",
+            "-0.5",
+            "0.12345678901",
+            "1e-3",
+            "0,5",
+        ] {
+            assert_eq!(score(bad), None, "{bad}");
+        }
+        let s = PatronageScore::from_units(1_324_082_411).unwrap_or_default();
+        assert_eq!(s.to_string(), "0.1324082411");
+        assert_eq!(s.to_decimal().to_string(), "0.1324082411");
+        assert_eq!(PatronageScore::from_decimal(s.to_decimal()), Some(s));
+        assert_eq!(
+            PatronageScore::from_decimal(rust_decimal::Decimal::new(5, 1)).map(|s| s.to_string()),
+            Some("0.5000000000".into())
+        );
+        assert_eq!(
+            PatronageScore::from_decimal(rust_decimal::Decimal::new(-5, 1)),
+            None
+        );
+        assert_eq!(
+            PatronageScore::from_units(PatronageScore::ONE_UNITS + 1),
+            None
+        );
     }
 }

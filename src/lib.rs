@@ -14,11 +14,13 @@
 //! - [`plan`] classifies rows as insert / update / unchanged and keys contributions;
 //! - [`store`] is the one database abstraction with a PostgreSQL and a SQLite backend;
 //! - [`import`] runs a whole import in one transaction; [`verify`] proves what landed;
+//! - [`allocate`] closes a period and allocates a pool over its approved contributions;
 //! - [`backup`] takes and restores backups; [`runlog`] writes the JSON-lines log;
 //! - [`report`] renders results for people and machines; [`cli`] maps them to exit codes, and
 //!   [`manual`] makes the man page and shell completions from the same definitions;
 //! - [`user`] names who ran the tool, for the run record.
 
+pub mod allocate;
 pub mod backup;
 pub mod balances;
 pub mod checksum;

@@ -5,6 +5,8 @@
 //! the old scripts recognise it. The JSON reports carry a `format` and a `version` so consumers can
 //! rely on their shape (see DESIGN.md).
 
+pub mod allocation;
+
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -741,6 +743,10 @@ pub fn run_human(r: &RunRecord, changes: &[RecordedChange]) -> String {
         }
     }
     let _ = writeln!(out, "  counts    {}", counts_brief(&r.counts));
+    // A committed allocation keeps its calculation: shown as it was computed.
+    if let Some(calculation) = allocation::calculation_human(&r.details) {
+        out.push_str(&calculation);
+    }
     let _ = writeln!(out, "Changes ({}):", changes.len());
     for c in changes {
         let _ = writeln!(

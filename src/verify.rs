@@ -6,7 +6,9 @@
 //!
 //! Reconciliation follows SPEC §6: labor earns patronage and is not capital, so per member
 //! `expected = opening + Σ approved capital/property contributions + Σ allocations`, where the
-//! opening balance is what the import found unexplained and stored in the tool's own table.
+//! opening balance is what the import found unexplained and stored in the tool's own table, and
+//! the allocations are the distributed ones (Habitat credits an allocation to the capital account
+//! when it distributes it; a `calculated` one is not in the balance yet).
 
 use std::collections::HashSet;
 

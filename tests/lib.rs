@@ -10,6 +10,7 @@
 mod common;
 mod harness;
 
+mod allocation;
 mod backup_verify;
 mod cli;
 mod conformance;
@@ -28,6 +29,7 @@ fn main() -> std::process::ExitCode {
     harness::run(
         [
             harness::own_tests(),
+            allocation::tests(),
             backup_verify::tests(),
             cli::tests(),
             conformance::tests(),

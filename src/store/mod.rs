@@ -20,11 +20,13 @@ pub mod tls;
 
 use std::path::{Path, PathBuf};
 
+use jiff::Timestamp;
 use uuid::Uuid;
 
 use crate::model::{
-    Account, Change, DigestSum, HabitatTable, Member, MemberTotals, MissingContribution, Opening,
-    Orphan, Period, RecordedChange, RunRecord, StagedContribution,
+    Account, AllocationWrites, Change, DigestSum, HabitatTable, Member, MemberPatronage,
+    MemberTotals, MissingContribution, Opening, Orphan, Period, PeriodStanding, RecordedChange,
+    RunRecord, StagedContribution, StoredAllocation,
 };
 use crate::money::Money;
 
@@ -367,6 +369,25 @@ pub trait Store {
     ) -> Result<AppliedContributions, StoreError>;
     /// The fingerprint sum of the contributions in `scope`, for the read-back proof.
     fn contributions_digest(&mut self, scope: ReadBackScope) -> Result<DigestSum, StoreError>;
+
+    // --- period close and allocation ----------------------------------------------------------
+    /// The period of that name with when it was closed and how many of its contributions are
+    /// approved and pending; `None` if there is none.
+    fn period_standing(&mut self, name: &str) -> Result<Option<PeriodStanding>, StoreError>;
+    /// Sets the period's status to `closed` and its `closed_at`.
+    fn close_period(&mut self, period_id: Uuid, closed_at: Timestamp) -> Result<(), StoreError>;
+    /// The period's approved contributions summed per member and type, ordered by email.
+    fn approved_patronage(&mut self, period_id: Uuid) -> Result<Vec<MemberPatronage>, StoreError>;
+    /// The period's allocations, ordered by email.
+    fn allocations(&mut self, period_id: Uuid) -> Result<Vec<StoredAllocation>, StoreError>;
+    /// Writes the period's allocations as decided above the store. A row to update or delete
+    /// must still be `calculated`: if one was distributed meanwhile, this fails and the caller
+    /// rolls back.
+    fn write_allocations(
+        &mut self,
+        period_id: Uuid,
+        writes: &AllocationWrites,
+    ) -> Result<(), StoreError>;
 
     // --- history and balances --------------------------------------------------------------------
     fn record_changes(&mut self, run_id: i64, changes: &[Change]) -> Result<(), StoreError>;

@@ -22,7 +22,7 @@ use super::schema::{self, FoundColumn};
 use super::sql::{self, ContributionTarget, Engine, ReadRow, SqlConn, Value};
 use super::tls::{ConnectError, TlsOptions};
 use super::{Backend, BackupKind, DbUrl, ReadBackScope, StoreError, TableChecksum, Undo};
-use crate::domain::format_instant;
+use crate::domain::{PatronageScore, format_instant};
 use crate::model::{DigestSum, HabitatTable, RowDigest, RunRecord, StagedContribution};
 use crate::money::Money;
 
@@ -1006,6 +1006,7 @@ impl ToSql for PgValue<'_> {
             Value::Text(t) => Label(t).to_sql(ty, out),
             Value::Uuid(u) => u.to_sql(ty, out),
             Value::Money(m) => m.to_decimal().to_sql(ty, out),
+            Value::Score(score) => score.to_decimal().to_sql(ty, out),
             Value::Time(t) => t.to_sql(ty, out),
         }
     }
@@ -1055,6 +1056,20 @@ impl ReadRow for PgRow<'_> {
                     context: format!("reading column {}", self.0.columns()[i].name()),
                     message: format!("{d} is not an exact amount of money"),
                 }),
+        }
+    }
+
+    fn opt_score(&self, i: usize) -> Result<Option<PatronageScore>, StoreError> {
+        match self.get::<Option<Decimal>>(i)? {
+            None => Ok(None),
+            Some(d) => {
+                PatronageScore::from_decimal(d)
+                    .map(Some)
+                    .ok_or_else(|| StoreError::Database {
+                        context: format!("reading column {}", self.0.columns()[i].name()),
+                        message: format!("{d} is not a patronage score between 0 and 1"),
+                    })
+            }
         }
     }
 

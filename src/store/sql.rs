@@ -24,11 +24,15 @@ use super::{
     Backend, BackupKind, DbUrl, InitReport, NegativeBalance, ReadBackScope, SchemaStatus, Store,
     StoreError, TableChecksum, Undo,
 };
-use crate::domain::{ContributionStatus, ContributionType, MemberStatus, PeriodStatus, Role};
+use crate::domain::{
+    AllocationStatus, ContributionStatus, ContributionType, MemberStatus, PatronageScore,
+    PeriodStatus, Role,
+};
 use crate::model::{
-    Account, Change, ContributionUpdate, ContributionValues, DigestSum, HabitatTable, Member,
-    MemberTotals, MissingContribution, Opening, Orphan, Outcome, Period, RecordedChange,
-    Replacement, RowDigest, RunRecord, StagedContribution,
+    Account, AllocationRow, AllocationWrites, Change, ContributionUpdate, ContributionValues,
+    DigestSum, HabitatTable, Member, MemberPatronage, MemberTotals, MissingContribution, Opening,
+    Orphan, Outcome, Period, PeriodStanding, RecordedChange, Replacement, RowDigest, RunRecord,
+    StagedContribution, StoredAllocation,
 };
 use crate::money::Money;
 
@@ -40,6 +44,7 @@ pub(crate) enum Value {
     Text(String),
     Uuid(Uuid),
     Money(Money),
+    Score(PatronageScore),
     Time(Timestamp),
 }
 
@@ -50,6 +55,8 @@ pub(crate) trait ReadRow {
     fn opt_int(&self, i: usize) -> Result<Option<i64>, StoreError>;
     /// An amount (a money column or a sum of one), exact or an error, never rounded.
     fn opt_money(&self, i: usize) -> Result<Option<Money>, StoreError>;
+    /// A patronage score (`numeric(19,10)`, or text in SQLite), exact or an error.
+    fn opt_score(&self, i: usize) -> Result<Option<PatronageScore>, StoreError>;
     fn opt_time(&self, i: usize) -> Result<Option<Timestamp>, StoreError>;
     fn opt_digest(&self, i: usize) -> Result<Option<RowDigest>, StoreError>;
     fn opt_bool(&self, i: usize) -> Result<Option<bool>, StoreError>;
@@ -73,6 +80,9 @@ pub(crate) trait ReadRow {
     fn contribution_status(&self, i: usize) -> Result<ContributionStatus, StoreError> {
         let t = self.text(i)?;
         ContributionStatus::parse(&t).ok_or_else(|| unknown_label(&t))
+    }
+    fn score(&self, i: usize) -> Result<PatronageScore, StoreError> {
+        self.opt_score(i)?.ok_or_else(|| null(i))
     }
 }
 
@@ -524,7 +534,8 @@ pub(crate) fn member_totals<C: SqlConn>(
            LEFT JOIN (SELECT member_id, sum(amount) AS total FROM contributions
                        WHERE status = 'approved' AND contribution_type IN ('capital', 'property')
                        GROUP BY member_id) c ON c.member_id = ca.member_id
-           LEFT JOIN (SELECT member_id, sum(amount) AS total FROM allocations GROUP BY member_id) a
+           LEFT JOIN (SELECT member_id, sum(amount) AS total FROM allocations
+                       WHERE status = 'distributed' GROUP BY member_id) a
                   ON a.member_id = ca.member_id
           ORDER BY m.email",
     );
@@ -629,6 +640,235 @@ pub(crate) fn record_changes<C: SqlConn>(
         &mut rows,
     )?;
     Ok(())
+}
+
+/// A period by name, with its close time and its contributions counted by approval.
+pub(crate) fn period_standing<C: SqlConn>(
+    c: &mut C,
+    name: &str,
+) -> Result<Option<PeriodStanding>, StoreError> {
+    let ctx = "reading the period";
+    let sql = format!(
+        "SELECT {}, p.closed_at,
+                (SELECT count(*) FROM contributions c WHERE c.period_id = p.id AND c.status = 'approved'),
+                (SELECT count(*) FROM contributions c WHERE c.period_id = p.id AND c.status = 'pending')
+           FROM allocation_periods p WHERE p.name = $1",
+        prefixed("p", PERIOD_COLUMNS)
+    );
+    let mut found = None;
+    c.query(ctx, &sql, &[Value::Text(name.to_string())], &mut |r| {
+        let n = |i: usize| -> Result<u64, StoreError> { Ok(u64::try_from(r.int(i)?).unwrap_or(0)) };
+        found = Some(PeriodStanding {
+            period: read_period(r)?,
+            closed_at: r.opt_time(6)?,
+            approved: n(7)?,
+            pending: n(8)?,
+            pending_members: Vec::new(),
+        });
+        Ok(())
+    })?;
+    let Some(mut standing) = found else {
+        return Ok(None);
+    };
+    if standing.pending > 0 {
+        let mut members = Vec::new();
+        c.query(
+            ctx,
+            "SELECT DISTINCT m.email FROM contributions c JOIN members m ON m.id = c.member_id
+              WHERE c.period_id = $1 AND c.status = 'pending' ORDER BY m.email",
+            &[Value::Uuid(standing.period.id)],
+            &mut |r| {
+                members.push(r.text(0)?);
+                Ok(())
+            },
+        )?;
+        standing.pending_members = members;
+    }
+    Ok(Some(standing))
+}
+
+/// The period's approved contributions summed per member and type, one row per member.
+pub(crate) fn approved_patronage<C: SqlConn>(
+    c: &mut C,
+    period_id: Uuid,
+) -> Result<Vec<MemberPatronage>, StoreError> {
+    let sum = |t: ContributionType| {
+        format!("coalesce(sum(CASE WHEN c.contribution_type = '{t}' THEN c.amount END), 0)")
+    };
+    let sql = format!(
+        "SELECT m.id, m.email, m.display_name, {}, {}, {}
+           FROM contributions c JOIN members m ON m.id = c.member_id
+          WHERE c.period_id = $1 AND c.status = 'approved'
+          GROUP BY m.id, m.email, m.display_name
+          ORDER BY m.email",
+        sum(ContributionType::Labor),
+        sum(ContributionType::Capital),
+        sum(ContributionType::Property),
+    );
+    let mut out = Vec::new();
+    c.query(
+        "reading approved contributions",
+        &sql,
+        &[Value::Uuid(period_id)],
+        &mut |r| {
+            out.push(MemberPatronage {
+                member_id: r.uuid(0)?,
+                email: r.text(1)?,
+                display_name: r.opt_text(2)?,
+                labor: r.money(3)?,
+                capital: r.money(4)?,
+                property: r.money(5)?,
+            });
+            Ok(())
+        },
+    )?;
+    Ok(out)
+}
+
+/// The period's allocations with their members' emails (an allocation whose member is gone is
+/// named by the member id).
+pub(crate) fn allocations<C: SqlConn>(
+    c: &mut C,
+    period_id: Uuid,
+) -> Result<Vec<StoredAllocation>, StoreError> {
+    let mut out = Vec::new();
+    c.query(
+        "reading allocations",
+        "SELECT a.id, a.member_id, m.email, a.amount, a.patronage_score, a.status
+           FROM allocations a LEFT JOIN members m ON m.id = a.member_id
+          WHERE a.period_id = $1
+          ORDER BY m.email, a.member_id",
+        &[Value::Uuid(period_id)],
+        &mut |r| {
+            let member_id = r.uuid(1)?;
+            let status = r.text(5)?;
+            out.push(StoredAllocation {
+                id: r.uuid(0)?,
+                member_id,
+                email: r
+                    .opt_text(2)?
+                    .unwrap_or_else(|| format!("(member {member_id} not found)")),
+                amount: r.money(3)?,
+                patronage_score: r.score(4)?,
+                status: AllocationStatus::parse(&status).ok_or_else(|| unknown_label(&status))?,
+            });
+            Ok(())
+        },
+    )?;
+    Ok(out)
+}
+
+/// Inserts, updates and deletes a period's allocations as decided; a row to update or delete
+/// that is no longer `calculated` fails the whole write.
+pub(crate) fn write_allocations<C: SqlConn>(
+    c: &mut C,
+    period_id: Uuid,
+    now: Timestamp,
+    writes: &AllocationWrites,
+) -> Result<(), StoreError> {
+    let ctx = "writing allocations";
+    if !writes.insert.is_empty() {
+        c.insert_rows(
+            ctx,
+            "allocations",
+            &[
+                "id",
+                "member_id",
+                "period_id",
+                "amount",
+                "patronage_score",
+                "status",
+            ],
+            &mut writes.insert.iter().map(|a| {
+                vec![
+                    Value::Uuid(a.id),
+                    Value::Uuid(a.member_id),
+                    Value::Uuid(period_id),
+                    Value::Money(a.amount),
+                    Value::Score(a.patronage_score),
+                    Value::Text(AllocationStatus::Calculated.as_str().into()),
+                ]
+            }),
+        )?;
+    }
+    if !writes.update.is_empty() {
+        for stmt in [
+            "DROP TABLE IF EXISTS hm_allocation_updates",
+            "CREATE TEMP TABLE hm_allocation_updates AS
+             SELECT id, amount, patronage_score FROM allocations WHERE false",
+        ] {
+            c.execute(ctx, stmt, &[])?;
+        }
+        c.insert_rows(
+            ctx,
+            "hm_allocation_updates",
+            &["id", "amount", "patronage_score"],
+            &mut writes.update.iter().map(|a: &AllocationRow| {
+                vec![
+                    Value::Uuid(a.id),
+                    Value::Money(a.amount),
+                    Value::Score(a.patronage_score),
+                ]
+            }),
+        )?;
+        let updated = c.execute(
+            ctx,
+            "UPDATE allocations SET amount = s.amount, patronage_score = s.patronage_score, updated_at = $1
+               FROM hm_allocation_updates s
+              WHERE allocations.id = s.id AND allocations.status = 'calculated'",
+            &[Value::Time(now)],
+        )?;
+        c.execute(ctx, "DROP TABLE hm_allocation_updates", &[])?;
+        no_longer_calculated(updated, writes.update.len())?;
+    }
+    if !writes.delete.is_empty() {
+        for stmt in [
+            "DROP TABLE IF EXISTS hm_allocation_deletes",
+            "CREATE TEMP TABLE hm_allocation_deletes AS SELECT id FROM allocations WHERE false",
+        ] {
+            c.execute(ctx, stmt, &[])?;
+        }
+        c.insert_rows(
+            ctx,
+            "hm_allocation_deletes",
+            &["id"],
+            &mut writes.delete.iter().map(|id| vec![Value::Uuid(*id)]),
+        )?;
+        let deleted = c.execute(
+            ctx,
+            "DELETE FROM allocations
+              WHERE id IN (SELECT id FROM hm_allocation_deletes) AND status = 'calculated'",
+            &[],
+        )?;
+        c.execute(ctx, "DROP TABLE hm_allocation_deletes", &[])?;
+        no_longer_calculated(deleted, writes.delete.len())?;
+    }
+    Ok(())
+}
+
+/// A write that touched fewer `calculated` rows than it was given: one was distributed (or
+/// deleted) after the allocation read them, inside the application.
+fn no_longer_calculated(written: u64, expected: usize) -> Result<(), StoreError> {
+    if usize::try_from(written).ok() == Some(expected) {
+        return Ok(());
+    }
+    Err(StoreError::Database {
+        context: "writing allocations".into(),
+        message: format!(
+            "{} of {expected} allocation(s) to change are no longer `calculated` (distributed or \
+             deleted meanwhile); nothing was written",
+            expected.saturating_sub(usize::try_from(written).unwrap_or(expected))
+        ),
+    })
+}
+
+/// `p.id, p.name, …` for a column list written `id, name, …`.
+fn prefixed(alias: &str, columns: &str) -> String {
+    columns
+        .split(", ")
+        .map(|c| format!("{alias}.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1107,6 +1347,44 @@ impl<E: Engine> Store for E {
         openings: &[(Uuid, Opening)],
     ) -> Result<(), StoreError> {
         write_openings(self, run_id, Timestamp::now(), openings)
+    }
+
+    fn period_standing(&mut self, name: &str) -> Result<Option<PeriodStanding>, StoreError> {
+        period_standing(self, name)
+    }
+
+    fn close_period(&mut self, period_id: Uuid, closed_at: Timestamp) -> Result<(), StoreError> {
+        let closed = self.execute(
+            "closing the period",
+            // Numbered in order of first use, as SQLite binds them.
+            "UPDATE allocation_periods SET status = 'closed', closed_at = $1, updated_at = $1
+              WHERE id = $2",
+            &[Value::Time(closed_at), Value::Uuid(period_id)],
+        )?;
+        if closed == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::Database {
+                context: "closing the period".into(),
+                message: format!("period {period_id} not found"),
+            })
+        }
+    }
+
+    fn approved_patronage(&mut self, period_id: Uuid) -> Result<Vec<MemberPatronage>, StoreError> {
+        approved_patronage(self, period_id)
+    }
+
+    fn allocations(&mut self, period_id: Uuid) -> Result<Vec<StoredAllocation>, StoreError> {
+        allocations(self, period_id)
+    }
+
+    fn write_allocations(
+        &mut self,
+        period_id: Uuid,
+        writes: &AllocationWrites,
+    ) -> Result<(), StoreError> {
+        write_allocations(self, period_id, Timestamp::now(), writes)
     }
 
     fn row_count(&mut self, table: HabitatTable) -> Result<u64, StoreError> {

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::schema;
 use super::sql::{self, ContributionTarget, Engine, ReadRow, SqlConn, Value};
 use super::{Backend, BackupKind, DbUrl, ReadBackScope, StoreError, TableChecksum, Undo};
-use crate::domain::format_instant;
+use crate::domain::{PatronageScore, format_instant};
 use crate::model::{DigestSum, RowDigest, RunRecord, StagedContribution};
 use crate::money::Money;
 
@@ -657,6 +657,7 @@ impl rusqlite::ToSql for SqliteValue<'_> {
             Value::Text(t) => ToSqlOutput::Borrowed(ValueRef::Text(t.as_bytes())),
             Value::Uuid(u) => ToSqlOutput::Owned(V::Text(u.to_string())),
             Value::Money(m) => ToSqlOutput::Owned(V::Integer(m.cents())),
+            Value::Score(score) => ToSqlOutput::Owned(V::Text(score.to_string())),
             Value::Time(t) => ToSqlOutput::Owned(V::Text(format_instant(*t))),
         })
     }
@@ -717,6 +718,18 @@ impl ReadRow for SqliteRow<'_, '_> {
     fn opt_money(&self, i: usize) -> Result<Option<Money>, StoreError> {
         // Money is INTEGER cents; a REAL here (never written by the tool) is refused, not rounded.
         Ok(self.opt_int(i)?.map(Money::from_cents))
+    }
+
+    fn opt_score(&self, i: usize) -> Result<Option<PatronageScore>, StoreError> {
+        // Checked text, as `patronage_score` is stored here: never REAL.
+        self.text_at(i)?
+            .map(|t| {
+                PatronageScore::parse(t).ok_or_else(|| StoreError::Database {
+                    context: "reading a row".into(),
+                    message: format!("column {i}: {t:?} is not a patronage score between 0 and 1"),
+                })
+            })
+            .transpose()
     }
 
     fn opt_time(&self, i: usize) -> Result<Option<Timestamp>, StoreError> {
