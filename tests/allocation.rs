@@ -15,6 +15,8 @@
 //! - a commit on an open period is refused; `period close` refuses pending contributions unless
 //!   `--allow-pending`, sets `closed_at`, and `period close "Q1 2026"` then `allocate` explains that
 //!   there are no approved contributions (exit 1) instead of dividing by zero;
+//! - the store's allocation operations, called directly, read and write typed values alike on
+//!   both backends (scores to the tenth decimal, a distributed row never overwritten);
 //! - usage errors (an inexact pool, bad weights) exit 2 before any database is opened;
 //! - properties (proptest): the amounts always sum to the pool, no one with zero weighted
 //!   patronage gets anything, each amount is within one cent of the exact share, and the cents
@@ -28,9 +30,10 @@ use std::time::Duration;
 use crate::common;
 use crate::harness::{Test, tests};
 use habitat_migrate::allocate::{Weights, rule};
-use habitat_migrate::domain::ContributionType;
-use habitat_migrate::model::MemberPatronage;
+use habitat_migrate::domain::{AllocationStatus, ContributionType, PatronageScore, PeriodStatus};
+use habitat_migrate::model::{AllocationRow, AllocationWrites, MemberPatronage};
 use habitat_migrate::money::Money;
+use habitat_migrate::store::{self, DbUrl};
 use proptest::prelude::*;
 use serde_json::Value;
 use uuid::Uuid;
@@ -809,6 +812,180 @@ fn closed_period_without_approved_contributions_is_explained(db: Db) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The store's allocation operations, called directly
+// ---------------------------------------------------------------------------------------------
+
+fn score(units: u64) -> PatronageScore {
+    PatronageScore::from_units(units).expect("a score")
+}
+
+/// What the allocation reads and writes through `Store`, typed, on both backends: a period's
+/// standing, its approved contributions summed per member and type, allocations inserted,
+/// updated and deleted with scores to the tenth decimal, a write refused on a distributed row,
+/// and the close to the microsecond.
+fn store_reads_and_writes_allocations(db: Db) {
+    db.migrate(&db.hand_worked_bundle());
+    let url = DbUrl::parse(&db.url).expect("a database URL");
+    let mut store = store::open(&url, false).expect("open the store");
+
+    let standing = store
+        .period_standing("Q2 2025")
+        .expect("read")
+        .expect("Q2 2025");
+    assert_eq!(standing.period.status, PeriodStatus::Closed);
+    assert_eq!((standing.approved, standing.pending), (5, 1));
+    assert_eq!(standing.pending_members, ["dan@example.org"]);
+    assert_eq!(standing.closed_at, None, "an import sets no closed_at");
+    assert!(store.period_standing("Q2 2024").expect("read").is_none());
+    let period = standing.period.id;
+
+    let sums = store.approved_patronage(period).expect("read");
+    let cents = |m: &MemberPatronage| [m.labor, m.capital, m.property].map(Money::cents);
+    assert_eq!(
+        sums.iter()
+            .map(|m| (m.email.as_str(), cents(m)))
+            .collect::<Vec<_>>(),
+        [
+            ("alice@example.org", [305_000, 200_000, 0]),
+            ("bob@example.org", [200_000, 0, 200_000]),
+            ("carol@example.org", [0, 440_000, 0]),
+        ],
+        "approved only: dan's pending and alice's rejected rows are not summed"
+    );
+    assert_eq!(sums[0].display_name.as_deref(), Some("Alice Example"));
+
+    let (alice, bob) = (sums[0].member_id, sums[1].member_id);
+    let rows = [
+        AllocationRow {
+            id: Uuid::now_v7(),
+            member_id: alice,
+            amount: Money::from_cents(999_999_999_999_999),
+            patronage_score: score(1_234_567_891),
+        },
+        AllocationRow {
+            id: Uuid::now_v7(),
+            member_id: bob,
+            amount: Money::from_cents(1),
+            patronage_score: score(PatronageScore::ONE_UNITS),
+        },
+    ];
+    store.begin_write().expect("begin");
+    let insert = AllocationWrites {
+        insert: rows.to_vec(),
+        ..AllocationWrites::default()
+    };
+    store.write_allocations(period, &insert).expect("insert");
+    store.commit().expect("commit");
+    let stored = store.allocations(period).expect("read");
+    assert_eq!(stored.len(), 2);
+    assert_eq!(
+        (
+            stored[0].id,
+            &stored[0].email,
+            stored[0].amount,
+            stored[0].status
+        ),
+        (
+            rows[0].id,
+            &"alice@example.org".to_string(),
+            rows[0].amount,
+            AllocationStatus::Calculated
+        )
+    );
+    assert_eq!(stored[0].patronage_score.to_string(), "0.1234567891");
+    assert_eq!(stored[1].patronage_score.to_string(), "1.0000000000");
+
+    store.begin_write().expect("begin");
+    let change = AllocationWrites {
+        update: vec![AllocationRow {
+            amount: Money::from_cents(250),
+            patronage_score: score(1),
+            ..rows[0]
+        }],
+        delete: vec![rows[1].id],
+        ..AllocationWrites::default()
+    };
+    store
+        .write_allocations(period, &change)
+        .expect("update and delete");
+    store.commit().expect("commit");
+    let stored = store.allocations(period).expect("read");
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].amount, Money::from_cents(250));
+    assert_eq!(stored[0].patronage_score.to_string(), "0.0000000001");
+
+    // A row distributed behind the tool's back is never overwritten.
+    db.exec(
+        "UPDATE allocations SET status = 'distributed', distributed_at = now()",
+        "UPDATE allocations SET status = 'distributed', distributed_at = '2026-01-01T00:00:00Z'",
+    );
+    store.begin_write().expect("begin");
+    let refused = store.write_allocations(
+        period,
+        &AllocationWrites {
+            update: vec![AllocationRow {
+                amount: Money::from_cents(1),
+                ..rows[0]
+            }],
+            ..AllocationWrites::default()
+        },
+    );
+    assert!(refused.is_err(), "{refused:?}");
+    store.rollback().expect("rollback");
+    assert_eq!(
+        store.allocations(period).expect("read")[0].amount,
+        Money::from_cents(250)
+    );
+
+    let open = store
+        .period_standing("Q4 2025")
+        .expect("read")
+        .expect("Q4 2025");
+    let at: jiff::Timestamp = "2026-01-02T03:04:05.123456Z".parse().expect("an instant");
+    store.begin_write().expect("begin");
+    store.close_period(open.period.id, at).expect("close");
+    store.commit().expect("commit");
+    let closed = store
+        .period_standing("Q4 2025")
+        .expect("read")
+        .expect("Q4 2025");
+    assert_eq!(closed.period.status, PeriodStatus::Closed);
+    assert_eq!(closed.closed_at, Some(at));
+}
+
+/// `-q` prints nothing but failures, here as in every command.
+fn quiet_prints_nothing_but_failures(db: Db) {
+    db.migrate(&db.hand_worked_bundle());
+    for args in [
+        vec!["allocate", "--period", "Q2 2025", "--pool", "1.00"],
+        vec![
+            "allocate", "--period", "Q2 2025", "--pool", "1.00", "--commit",
+        ],
+        vec!["period", "close", "Q4 2025", "--allow-pending"],
+        vec!["period", "close", "Q4 2025"],
+    ] {
+        let mut all = vec!["-q"];
+        all.extend(&args);
+        let out = db.run(&all);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", describe(&out));
+        assert!(
+            out.stdout.is_empty() && out.stderr.is_empty(),
+            "-q {args:?} printed:\n{}",
+            describe(&out)
+        );
+    }
+    let out = db.run(&[
+        "-q", "allocate", "--period", "Q2 2025", "--pool", "2.00", "--commit",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("already has 3 allocation(s)"),
+        "{}",
+        describe(&out)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
 // Without a database
 // ---------------------------------------------------------------------------------------------
 
@@ -994,6 +1171,7 @@ macro_rules! on_both {
 }
 
 on_both!(
+    store_reads_and_writes_allocations,
     hand_worked_example_every_cent,
     zero_weight_members_get_nothing,
     techne_q4_2025_previews_and_commits_exactly,
@@ -1002,4 +1180,5 @@ on_both!(
     distributed_allocations_are_never_replaced,
     open_period_is_closed_before_committing,
     closed_period_without_approved_contributions_is_explained,
+    quiet_prints_nothing_but_failures,
 );

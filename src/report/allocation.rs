@@ -320,11 +320,14 @@ pub fn closing_human(c: &Closing) -> String {
                     c.standing.pending_members.join(", ")
                 );
             }
-            let _ = writeln!(
-                out,
-                "✓ Run {} recorded; next: `habitat-migrate allocate --period {name:?} --pool AMOUNT`",
-                closed.run_id
-            );
+            let _ = write!(out, "✓ Run {} recorded", closed.run_id);
+            if c.standing.approved > 0 {
+                let _ = write!(
+                    out,
+                    "; next: `habitat-migrate allocate --period {name:?} --pool AMOUNT`"
+                );
+            }
+            out.push('\n');
         }
     }
     out
