@@ -1,8 +1,8 @@
 //! Habitat's period close, as far as the records go: closing an allocation period, and allocating
 //! a pool over its approved contributions — previewed, then committed.
 //!
-//! The arithmetic is [`rule`], written once in Rust above both backends; this module owns the
-//! operations around it, callable from the CLI or anything else:
+//! The arithmetic is [`rule`] (with [`weights`]), written once in Rust above both backends; this
+//! module owns the operations around it, callable from the CLI or anything else:
 //!
 //! - [`preview`] reads the period, its approved contributions summed per member and type, and any
 //!   allocations already stored, and computes; it writes nothing (no transaction, no lock).
@@ -20,6 +20,7 @@
 //! as an import is, so the history shows attempts too.
 
 pub mod rule;
+pub mod weights;
 
 use jiff::Timestamp;
 use uuid::Uuid;
@@ -31,7 +32,8 @@ use crate::model::{
 use crate::money::Money;
 use crate::store::{Store, StoreError, TableCounts};
 
-pub use rule::{Calculation, RuleError, Share, Weight, WeightError, Weights, WeightsError};
+pub use rule::{Calculation, RuleError, Share};
+pub use weights::{Weight, WeightError, Weights, WeightsError};
 
 /// What to allocate: a period by name, a pool and the weights of the contribution types.
 #[derive(Clone, Debug, PartialEq, Eq)]
