@@ -33,6 +33,8 @@ pub(crate) enum Needs {
     Postgres,
     /// PostgreSQL's server binaries, to start throwaway clusters (`HM_TEST_PG_BINDIR`, see `common`).
     PostgresBinaries,
+    /// Headless Chromium and chromedriver (`common::browser`), for what a person sees on a page.
+    Browser,
 }
 
 /// One registered test: its full module path, what it needs, and the function to run.
@@ -121,6 +123,7 @@ enum Machine {
     Probed {
         postgres: OnceCell<Option<String>>,
         binaries: OnceCell<Option<String>>,
+        browser: OnceCell<Option<String>>,
     },
 }
 
@@ -136,6 +139,7 @@ impl Machine {
             Machine::Probed {
                 postgres: OnceCell::new(),
                 binaries: OnceCell::new(),
+                browser: OnceCell::new(),
             }
         }
     }
@@ -166,6 +170,9 @@ impl Machine {
                     })
                 })
                 .clone(),
+            (Machine::Probed { browser, .. }, Needs::Browser) => {
+                browser.get_or_init(common::browser::probe).clone()
+            }
         }
     }
 }
@@ -174,6 +181,7 @@ impl Machine {
 pub(crate) fn own_tests() -> Vec<Test> {
     tests! {
         Nothing: [no_function_carries_a_test_attribute],
+        Browser: [the_browser_shows_a_page],
     }
 }
 
@@ -207,4 +215,32 @@ fn no_function_carries_a_test_attribute() {
          instead:\n{}",
         stray.join("\n")
     );
+}
+
+/// The browser the page tests use renders a file, reports what is visible and styled, and gives a
+/// screenshot and a PDF back.
+fn the_browser_shows_a_page() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let page = dir.path().join("page.html");
+    fs::write(
+        &page,
+        "<!doctype html><title>Probe</title><p id=shown style='background:#ff0000'>Grüße ✓</p>\
+         <p id=hidden style='display:none'>secret</p><button onclick=\"this.textContent='done'\">go</button>",
+    )
+    .expect("write page");
+    let browser = common::browser::Browser::start();
+    browser.goto(&format!("file://{}", page.display()));
+    assert_eq!(browser.title(), "Probe");
+    let shown = browser.find("#shown");
+    assert_eq!(browser.text(&shown), "Grüße ✓");
+    assert_eq!(
+        browser.css(&shown, "background-color"),
+        "rgba(255, 0, 0, 1)"
+    );
+    assert!(!browser.is_displayed(&browser.find("#hidden")));
+    let button = browser.find("button");
+    browser.click(&button);
+    assert_eq!(browser.text(&button), "done");
+    assert!(browser.screenshot_png().starts_with(b"\x89PNG\r\n\x1a\n"));
+    assert!(browser.print_pdf().starts_with(b"%PDF-"));
 }

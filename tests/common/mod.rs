@@ -6,6 +6,8 @@
 //! ignored, except under `CI=true`. A PostgreSQL test that runs therefore expects the server, and
 //! fails if it is gone.
 
+pub mod browser;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
