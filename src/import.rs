@@ -453,6 +453,7 @@ fn in_transaction(
         // index holds the database's accounts for that.
         None => None,
     };
+    members.forget_digests();
     let resolver = plan::ContributionResolver::new(&members, period_ids);
     let contributions = match file(Table::Contributions) {
         Some(f) => Some(plan_contributions(store, f, &resolver, &mut report, opts)?),
@@ -605,7 +606,9 @@ fn in_transaction(
         store.for_each_member_totals(&mut |t| deriver.derive(&t).map(|_| ()))?;
         None
     };
-    store.write_openings(run_id, &deriver.writes)?;
+    let mut writes = deriver.writes();
+    store.write_openings(run_id, &mut writes)?;
+    drop(writes);
     let reopened: Vec<Change> = deriver
         .rederived
         .iter()
@@ -895,7 +898,10 @@ fn apply_contributions(
 /// keeping what is to be stored and the re-derivations to record.
 struct OpeningDeriver<'a> {
     accounts: &'a MemberIndex,
-    writes: Vec<(Uuid, Opening)>,
+    /// What is to be stored, by member slot: 20 bytes a member (a fresh import of a million
+    /// members derives a million), sized once.
+    slots: Vec<u32>,
+    openings: Vec<Opening>,
     /// Re-derivations: a stored opening balance replaced by another.
     rederived: Vec<OpeningChange>,
     /// First derivations (new accounts, adopted ones): counted, a few named.
@@ -905,9 +911,11 @@ struct OpeningDeriver<'a> {
 
 impl<'a> OpeningDeriver<'a> {
     fn new(accounts: &'a MemberIndex) -> Self {
+        let n = accounts.rederivable();
         OpeningDeriver {
             accounts,
-            writes: Vec::new(),
+            slots: Vec::with_capacity(n),
+            openings: Vec::with_capacity(n),
             rederived: Vec::new(),
             first: 0,
             first_names: Vec::new(),
@@ -916,7 +924,10 @@ impl<'a> OpeningDeriver<'a> {
 
     /// The member's opening balance as this run will store it, if the run derives it.
     fn derive(&mut self, t: &crate::model::MemberTotals) -> Result<Option<Opening>, StoreError> {
-        let Some(reason) = self.accounts.effects(&t.member_id).reason() else {
+        let Some((slot, effects)) = self.accounts.effects_at(&t.member_id) else {
+            return Ok(None);
+        };
+        let Some(reason) = effects.reason() else {
             return Ok(None);
         };
         let derived = balances::derive_opening(t).ok_or_else(|| {
@@ -928,7 +939,8 @@ impl<'a> OpeningDeriver<'a> {
         if t.opening == Some(derived) {
             return Ok(None);
         }
-        self.writes.push((t.member_id, derived));
+        self.slots.push(crate::index::slot32(slot));
+        self.openings.push(derived);
         match t.opening {
             None => {
                 self.first += 1;
@@ -946,6 +958,16 @@ impl<'a> OpeningDeriver<'a> {
             }),
         }
         Ok(Some(derived))
+    }
+}
+
+impl OpeningDeriver<'_> {
+    /// The opening balances to store, by member id.
+    fn writes(&self) -> impl Iterator<Item = (Uuid, Opening)> + '_ {
+        self.slots
+            .iter()
+            .zip(&self.openings)
+            .filter_map(|(&slot, &o)| Some((self.accounts.id_at(slot as usize)?, o)))
     }
 }
 

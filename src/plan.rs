@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::balances::RunEffects;
 use crate::domain::{PeriodStatus, format_instant};
-use crate::index::{MemberKeys, TextKey};
+use crate::index::{MemberKeys, TextKey, slot32};
 use crate::model::{
     Account, Change, ContributionValues, DigestSum, Member, Period, StagedContribution,
 };
@@ -221,7 +221,7 @@ pub struct MemberIndex {
     digests: Vec<u64>,
     flags: Vec<u8>,
     /// Member id → slot.
-    by_id: HashTable<usize>,
+    by_id: HashTable<u32>,
     accounts_held: bool,
     account_ids: Vec<Uuid>,
     account_digests: Vec<u64>,
@@ -243,7 +243,7 @@ impl MemberIndex {
         self.flags.reserve(n);
         if self.accounts_held {
             let ids = &self.ids;
-            self.by_id.reserve(n, |&s| id_hash(&ids[s]));
+            self.by_id.reserve(n, |&s| id_hash(&ids[s as usize]));
             self.account_ids.reserve(n);
             self.account_digests.reserve(n);
             self.effects.reserve(n);
@@ -267,15 +267,19 @@ impl MemberIndex {
         let (slot, new) = self.keys.insert(key);
         if new {
             self.ids.push(id);
-            self.digests.push(digest);
+            if self.digests.len() + 1 == self.ids.len() {
+                self.digests.push(digest);
+            }
             self.flags.push(0);
             if self.accounts_held {
                 self.account_ids.push(Uuid::nil());
-                self.account_digests.push(0);
+                if self.account_digests.len() + 1 == self.account_ids.len() {
+                    self.account_digests.push(0);
+                }
                 self.effects.push(RunEffects::default());
                 let ids = &self.ids;
                 self.by_id
-                    .insert_unique(id_hash(&id), slot, |&s| id_hash(&ids[s]));
+                    .insert_unique(id_hash(&id), slot32(slot), |&s| id_hash(&ids[s as usize]));
             }
         }
         slot
@@ -298,7 +302,7 @@ impl MemberIndex {
         let ids = &self.ids;
         for (slot, id) in ids.iter().enumerate() {
             self.by_id
-                .insert_unique(id_hash(id), slot, |&s| id_hash(&ids[s]));
+                .insert_unique(id_hash(id), slot32(slot), |&s| id_hash(&ids[s as usize]));
         }
     }
 
@@ -308,7 +312,9 @@ impl MemberIndex {
 
     fn slot_of_id(&self, id: &Uuid) -> Option<usize> {
         let ids = &self.ids;
-        self.by_id.find(id_hash(id), |&s| ids[s] == *id).copied()
+        self.by_id
+            .find(id_hash(id), |&s| ids[s as usize] == *id)
+            .map(|&s| s as usize)
     }
 
     /// The id of the member with this email, in the database or planned.
@@ -378,6 +384,29 @@ impl MemberIndex {
         self.slot_of_id(member_id)
             .map(|s| self.effects[s])
             .unwrap_or_default()
+    }
+
+    /// The member's slot and what this run does to it, if the index knows the member.
+    pub fn effects_at(&self, member_id: &Uuid) -> Option<(usize, RunEffects)> {
+        self.slot_of_id(member_id).map(|s| (s, self.effects[s]))
+    }
+
+    /// How many members this run may re-derive the opening balance of (an upper bound of what
+    /// it stores, so the store can be sized once).
+    pub fn rederivable(&self) -> usize {
+        self.effects.iter().filter(|e| e.reason().is_some()).count()
+    }
+
+    /// Frees the fingerprints once members and accounts are planned: the writes and the checks
+    /// after them need only ids and effects (16 bytes a member at a million members).
+    pub fn forget_digests(&mut self) {
+        self.digests = Vec::new();
+        self.account_digests = Vec::new();
+    }
+
+    /// The id of the member at a slot.
+    pub fn id_at(&self, slot: usize) -> Option<Uuid> {
+        self.ids.get(slot).copied()
     }
 
     /// Notes that the run added (or removed) contributions of these members.

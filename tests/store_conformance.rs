@@ -437,13 +437,14 @@ fn member_totals_and_openings(mut db: Db) {
     db.store
         .write_openings(
             run_id,
-            &[(
+            &mut [(
                 grace.id,
                 Opening {
                     balance: Money::from_cents(-5),
                     tax_basis: Money::ZERO,
                 },
-            )],
+            )]
+            .into_iter(),
         )
         .expect("openings");
     let mut totals = Vec::new();
@@ -470,13 +471,14 @@ fn member_totals_and_openings(mut db: Db) {
     db.store
         .write_openings(
             run_id,
-            &[(
+            &mut [(
                 grace.id,
                 Opening {
                     balance: Money::from_cents(1),
                     tax_basis: Money::from_cents(1),
                 },
-            )],
+            )]
+            .into_iter(),
         )
         .expect("openings");
     let mut graces = Vec::new();

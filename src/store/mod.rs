@@ -397,10 +397,12 @@ pub trait Store {
         each: &mut dyn FnMut(MemberTotals) -> Result<(), StoreError>,
     ) -> Result<(), StoreError>;
     /// Stores opening balances derived in this run.
+    /// Stores these opening balances (member id, opening) as derived by this run, replacing
+    /// stored ones. Streamed: a fresh import derives one per member.
     fn write_openings(
         &mut self,
         run_id: i64,
-        openings: &[(Uuid, Opening)],
+        openings: &mut dyn Iterator<Item = (Uuid, Opening)>,
     ) -> Result<(), StoreError>;
 
     // --- verification ----------------------------------------------------------------------------

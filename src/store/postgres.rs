@@ -823,6 +823,7 @@ impl Engine for PgStore {
 
 impl SqlConn for PgStore {
     const TOOL: &'static str = "habitat_migrate.";
+    const MATERIALIZE_EXISTING: bool = false;
 
     fn execute(&mut self, context: &str, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
         let params: Vec<PgValue<'_>> = params.iter().map(PgValue).collect();

@@ -105,6 +105,11 @@ pub(crate) trait SqlConn {
     /// `habitat_migrate.` or `hm_`: replaces `{tool}` in the statements below.
     const TOOL: &'static str;
 
+    /// Whether the plan's earlier imports go into an indexed temporary table before the full
+    /// join. SQLite joins a subquery by scanning it once per source row (quadratic: a 100,000
+    /// contribution re-run took minutes); PostgreSQL hashes it, and a table would only cost a copy.
+    const MATERIALIZE_EXISTING: bool;
+
     fn execute(&mut self, context: &str, sql: &str, params: &[Value]) -> Result<u64, StoreError>;
 
     /// Streams the rows of a query; the callback may stop the stream by returning an error.
@@ -218,17 +223,22 @@ SELECT s.line, e.id AS existing_id,
                row_number() OVER (PARTITION BY member_id, period_id, contribution_type, amount, description
                                   ORDER BY line) AS n
           FROM hm_stage) s
-  FULL JOIN
-       (SELECT c.id, c.member_id, c.period_id, c.contribution_type, c.amount, c.status,
-               c.approved_at, coalesce(c.description, '') AS d, c.description IS NULL AS dn,
-               row_number() OVER (PARTITION BY c.member_id, c.period_id, c.contribution_type, c.amount, c.description
-                                  ORDER BY c.id) AS n
-          FROM contributions c
-          JOIN {tool}imported_contributions k ON k.contribution_id = c.id
-          JOIN hm_stage_pairs p ON p.member_id = c.member_id AND p.period_id = c.period_id) e
+  FULL JOIN {existing} e
     ON e.member_id = s.member_id AND e.period_id = s.period_id
    AND e.contribution_type = s.contribution_type AND e.amount = s.amount
    AND e.d = s.d AND e.dn = s.dn AND e.n = s.n";
+
+/// The other side of [`PLAN`]: the tool's earlier imports in the (member, period) pairs the file
+/// covers, ranked among identical rows. The pairs are a semi-join (`IN`), so that SQLite walks the
+/// member index once per covered member rather than the period index once per pair.
+const EXISTING: &str = "
+SELECT c.id, c.member_id, c.period_id, c.contribution_type, c.amount, c.status,
+       c.approved_at, coalesce(c.description, '') AS d, c.description IS NULL AS dn,
+       row_number() OVER (PARTITION BY c.member_id, c.period_id, c.contribution_type, c.amount, c.description
+                          ORDER BY c.id) AS n
+  FROM contributions c
+  JOIN {tool}imported_contributions k ON k.contribution_id = c.id
+ WHERE (c.member_id, c.period_id) IN (SELECT member_id, period_id FROM hm_stage_pairs)";
 
 /// The staged rows the plan writes: new ones and changed ones (`hm_stage s` with `hm_plan p`).
 pub(crate) const WRITTEN: &str = "p.line IS NOT NULL AND (p.existing_id IS NULL OR p.changed)";
@@ -249,10 +259,25 @@ pub(crate) fn stage_contributions<C: SqlConn>(
         "ANALYZE hm_stage",
         "ANALYZE hm_stage_pairs",
         "DROP TABLE IF EXISTS hm_plan",
-        PLAN,
+        "DROP TABLE IF EXISTS hm_existing",
     ] {
         c.execute(ctx, &C::sql(stmt), &[])?;
     }
+    let plan = if C::MATERIALIZE_EXISTING {
+        for stmt in [
+            format!("CREATE TEMP TABLE hm_existing AS {EXISTING}"),
+            "CREATE INDEX hm_existing_key
+                 ON hm_existing (member_id, period_id, contribution_type, amount, d, dn, n)"
+                .to_string(),
+            "ANALYZE hm_existing".to_string(),
+        ] {
+            c.execute(ctx, &C::sql(&stmt), &[])?;
+        }
+        PLAN.replace("{existing}", "hm_existing")
+    } else {
+        PLAN.replace("{existing}", &format!("({EXISTING})"))
+    };
+    c.execute(ctx, &C::sql(&plan), &[])?;
     let mut counts = StagedCounts::default();
     let sql = "SELECT coalesce(sum(CASE WHEN line IS NOT NULL AND existing_id IS NULL THEN 1 ELSE 0 END), 0),
                       coalesce(sum(CASE WHEN line IS NOT NULL AND existing_id IS NOT NULL THEN 1 ELSE 0 END), 0),
@@ -561,9 +586,10 @@ pub(crate) fn write_openings<C: SqlConn>(
     c: &mut C,
     run_id: i64,
     now: Timestamp,
-    openings: &[(Uuid, Opening)],
+    openings: &mut dyn Iterator<Item = (Uuid, Opening)>,
 ) -> Result<(), StoreError> {
-    if openings.is_empty() {
+    let mut openings = openings.peekable();
+    if openings.peek().is_none() {
         return Ok(());
     }
     let ctx = "storing opening balances";
@@ -575,9 +601,9 @@ pub(crate) fn write_openings<C: SqlConn>(
         c.execute(ctx, &C::sql(stmt), &[])?;
     }
     // Streamed: a million openings as rows of values at once would cost 150 MB.
-    let mut rows = openings.iter().map(|(member, o)| {
+    let mut rows = openings.map(|(member, o)| {
         vec![
-            Value::Uuid(*member),
+            Value::Uuid(member),
             Value::Money(o.balance),
             Value::Money(o.tax_basis),
         ]
@@ -1344,7 +1370,7 @@ impl<E: Engine> Store for E {
     fn write_openings(
         &mut self,
         run_id: i64,
-        openings: &[(Uuid, Opening)],
+        openings: &mut dyn Iterator<Item = (Uuid, Opening)>,
     ) -> Result<(), StoreError> {
         write_openings(self, run_id, Timestamp::now(), openings)
     }

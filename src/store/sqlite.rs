@@ -499,6 +499,7 @@ fn multi_row_insert(table: &str, columns: &str, rows: usize) -> String {
 
 impl SqlConn for SqliteStore {
     const TOOL: &'static str = "hm_";
+    const MATERIALIZE_EXISTING: bool = true;
 
     fn execute(&mut self, context: &str, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
         let mut stmt = self.conn.prepare_cached(sql).map_err(db_err(context))?;
