@@ -119,7 +119,7 @@ SQL
 PRAGMA foreign_keys = ON;
 PRAGMA journal_mode = WAL;
 PRAGMA synchronous = FULL;
-PRAGMA cache_size = -65536;
+PRAGMA cache_size = -49152;
 PRAGMA temp_store = MEMORY;
 BEGIN IMMEDIATE;
 CREATE TEMP TABLE s_periods (id, name, description, start_date, end_date, status);
