@@ -129,7 +129,8 @@ impl Cli {
 pub enum Command {
     /// The whole job: validate → backup → import everything in one transaction → verify.
     Migrate {
-        /// Directory holding members, capital_accounts and optionally periods and contributions files.
+        /// Directory holding members, capital_accounts and optionally periods and contributions files,
+        /// or a workbook (.xlsx, .ods) with a sheet for each.
         #[arg(value_name = "BUNDLE_DIR")]
         bundle: PathBuf,
         /// Do everything inside a transaction that is rolled back; print the plan.
@@ -153,17 +154,26 @@ pub enum Command {
         [--contributions <FILE>] [--periods <FILE>]"
     )]
     ValidateSource {
-        /// Directory holding members, capital_accounts and optionally periods and contributions files.
+        /// Directory holding members, capital_accounts and optionally periods and contributions files,
+        /// or a workbook (.xlsx, .ods) with a sheet for each.
         #[arg(
             value_name = "BUNDLE_DIR",
-            conflicts_with_all = ["members", "capital_accounts", "contributions", "periods"]
+            conflicts_with_all = ["members", "capital_accounts", "contributions", "periods", "workbook"]
         )]
         bundle: Option<PathBuf>,
-        /// members file (.csv, .json or .jsonl)
-        #[arg(long, value_name = "FILE", required_unless_present = "bundle")]
+        /// A workbook (.xlsx, .ods) with sheets members, capital_accounts and optionally periods and
+        /// contributions: the same as giving it as BUNDLE_DIR.
+        #[arg(
+            long,
+            value_name = "BOOK",
+            conflicts_with_all = ["members", "capital_accounts", "contributions", "periods"]
+        )]
+        workbook: Option<PathBuf>,
+        /// members file (.csv, .json or .jsonl), or a workbook whose members sheet to read
+        #[arg(long, value_name = "FILE", required_unless_present_any = ["bundle", "workbook"])]
         members: Option<PathBuf>,
         /// capital_accounts file
-        #[arg(long, value_name = "FILE", required_unless_present = "bundle")]
+        #[arg(long, value_name = "FILE", required_unless_present_any = ["bundle", "workbook"])]
         capital_accounts: Option<PathBuf>,
         /// contributions file (optional)
         #[arg(long, value_name = "FILE")]
@@ -177,7 +187,8 @@ pub enum Command {
         /// What the file holds.
         #[arg(value_enum)]
         what: ImportKind,
-        /// The source file (.csv, .json or .jsonl).
+        /// The source file (.csv, .json or .jsonl), or a workbook (.xlsx, .ods) whose sheet named
+        /// like the records is read.
         #[arg(long)]
         source: PathBuf,
         /// Do everything inside a transaction that is rolled back; print the plan.
@@ -268,14 +279,18 @@ pub enum Command {
     /// Write a deterministic synthetic bundle for tests and benchmarks.
     Gen {
         /// Number of members (each gets one capital account and ten contributions).
-        #[arg(long)]
-        members: u64,
-        /// Directory to write the bundle into (created if missing).
+        #[arg(long, required_unless_present = "from")]
+        members: Option<u64>,
+        /// Directory to write the bundle into (created if missing), or a workbook file (.xlsx) to
+        /// write it as, one sheet per table, amounts as numbers and dates as dates.
         #[arg(long)]
         out: PathBuf,
         /// The same seed always gives byte-identical files.
         #[arg(long, default_value_t = 42)]
         seed: u64,
+        /// Instead of generating, write this CSV bundle directory as the workbook --out names.
+        #[arg(long, value_name = "BUNDLE_DIR", conflicts_with_all = ["members", "seed"], requires = "out")]
+        from: Option<PathBuf>,
     },
     /// Print a shell completion script.
     #[command(
@@ -597,24 +612,29 @@ fn run(cli: &Cli, ui: &Ui) -> Result<i32, Failure> {
     match &cli.command {
         Command::ValidateSource {
             bundle,
+            workbook,
             members,
             capital_accounts,
             contributions,
             periods,
         } => {
-            let files = match (bundle, members, capital_accounts) {
+            let files = match (
+                bundle.as_ref().or(workbook.as_ref()),
+                members,
+                capital_accounts,
+            ) {
                 (Some(dir), _, _) => Bundle::discover(dir)?.files,
                 (None, Some(members), Some(capital_accounts)) => {
                     let mut files = vec![
-                        SourceFile::new(members, Table::Members),
-                        SourceFile::new(capital_accounts, Table::CapitalAccounts),
+                        SourceFile::for_table(members, Table::Members)?,
+                        SourceFile::for_table(capital_accounts, Table::CapitalAccounts)?,
                     ];
-                    files.extend(
-                        contributions
-                            .iter()
-                            .map(|p| SourceFile::new(p, Table::Contributions)),
-                    );
-                    files.extend(periods.iter().map(|p| SourceFile::new(p, Table::Periods)));
+                    if let Some(p) = contributions {
+                        files.push(SourceFile::for_table(p, Table::Contributions)?);
+                    }
+                    if let Some(p) = periods {
+                        files.push(SourceFile::for_table(p, Table::Periods)?);
+                    }
                     files
                 }
                 // clap requires both files when no directory is given; this is the same refusal.
@@ -652,7 +672,7 @@ fn run(cli: &Cli, ui: &Ui) -> Result<i32, Failure> {
             corrections,
             ..
         } => {
-            let file = SourceFile::new(source, what.table());
+            let file = SourceFile::for_table(source, what.table())?;
             let command = format!("import {}", what.table().stem().replace('_', "-"));
             import_files(
                 cli,
@@ -829,11 +849,37 @@ fn run(cli: &Cli, ui: &Ui) -> Result<i32, Failure> {
                 }
             }
         },
-        Command::Gen { members, out, seed } => {
-            let g = crate::generate::generate(*members, *seed, out).map_err(|e| Failure {
+        Command::Gen {
+            members,
+            out,
+            seed,
+            from,
+        } => {
+            let failed = |e: &dyn std::fmt::Display| Failure {
                 code: EXIT_FILE,
                 message: format!("{}: {e}", out.display()),
-            })?;
+            };
+            let workbook = crate::source::BookKind::of(out) == Some(crate::source::BookKind::Xlsx);
+            if let Some(from) = from {
+                if !workbook {
+                    return Err(usage("--from writes a workbook: give --out FILE.xlsx"));
+                }
+                crate::generate::bundle_to_workbook(from, out).map_err(|e| failed(&e))?;
+                ui.print(
+                    &format!("✓ Wrote {} as {}\n", from.display(), out.display()),
+                    || {
+                        serde_json::json!({"format": "habitat-migrate/gen", "version": 1, "ok": true,
+                            "out": out.display().to_string(), "from": from.display().to_string()})
+                    },
+                );
+                return Ok(EXIT_OK);
+            }
+            let members = members.unwrap_or_default();
+            let g = if workbook {
+                crate::generate::generate_workbook(members, *seed, out).map_err(|e| failed(&e))?
+            } else {
+                crate::generate::generate(members, *seed, out).map_err(|e| failed(&e))?
+            };
             ui.print(
                 &format!(
                     "✓ Wrote {} members, {} capital accounts, {} periods, {} contributions to {}\n",

@@ -62,6 +62,14 @@ pub struct Diagnostic {
     pub rule: &'static str,
     pub message: String,
     pub hint: Option<String>,
+    /// For a workbook's sheet: the sheet, the row (the same as `line`) and the column's letter, as
+    /// the spreadsheet shows them (`members!C7`). Absent (and not serialised) for other files.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sheet: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub row: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column_letter: Option<String>,
 }
 
 impl Diagnostic {
@@ -76,6 +84,9 @@ impl Diagnostic {
             rule,
             message: bounded(message.into(), MAX_MESSAGE_CHARS),
             hint: None,
+            sheet: None,
+            row: None,
+            column_letter: None,
         }
     }
 
@@ -118,11 +129,16 @@ impl Diagnostic {
         self
     }
 
-    /// `members.csv:4` — the form editors and terminals turn into a link.
+    /// `members.csv:4` — the form editors and terminals turn into a link; on a workbook's sheet
+    /// `members!C7` for a cell and `members!7:7` for a row, which a spreadsheet's name box goes
+    /// to.
     pub fn location(&self) -> String {
-        match self.line {
-            Some(line) => format!("{}:{line}", self.file),
-            None => self.file.clone(),
+        match (&self.sheet, self.line, &self.column_letter) {
+            (Some(sheet), Some(row), Some(letter)) => format!("{sheet}!{letter}{row}"),
+            (Some(sheet), Some(row), None) => format!("{sheet}!{row}:{row}"),
+            (Some(sheet), None, _) => sheet.clone(),
+            (None, Some(line), _) => format!("{}:{line}", self.file),
+            (None, None, _) => self.file.clone(),
         }
     }
 }
@@ -204,6 +220,16 @@ impl Diagnostics {
         self.per_rule.clear();
     }
 
+    /// Changes every finding, listed or kept for a closing one (to place it on a sheet, say).
+    pub fn for_each_mut(&mut self, mut change: impl FnMut(&mut Diagnostic)) {
+        self.items.iter_mut().for_each(&mut change);
+        for count in &mut self.per_rule {
+            if let Some(first) = &mut count.first_unlisted {
+                change(first);
+            }
+        }
+    }
+
     /// Appends, for each rule with findings that were not listed, one finding saying how many.
     pub fn close(&mut self) {
         for count in &mut self.per_rule {
@@ -213,6 +239,7 @@ impl Diagnostics {
             let more = count.pushed - MAX_LISTED_PER_RULE;
             self.items.push(Diagnostic {
                 column: None,
+                column_letter: None,
                 value: None,
                 value_length: None,
                 message: format!(

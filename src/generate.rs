@@ -216,3 +216,85 @@ pub fn generate(members: u64, seed: u64, out: &Path) -> io::Result<Generated> {
         periods: PERIODS.len() as u64,
     })
 }
+
+/// The columns a workbook holds as numbers (amounts) and as dates; every other column is text.
+const NUMBER_COLUMNS: &[&str] = &["balance", "tax_basis", "amount"];
+const DATE_COLUMNS: &[&str] = &["joined_at", "start_date", "end_date", "approved_at"];
+
+/// Writes the CSV files of the bundle in `dir` as one workbook at `out`, a sheet per file, typed as
+/// a treasurer's workbook is: amounts as number cells shown with two decimals, `YYYY-MM-DD` dates
+/// as date cells, the rest as text. Sheets are written a row at a time (rust_xlsxwriter's
+/// constant-memory mode), so a million rows need no more memory than ten.
+pub fn bundle_to_workbook(dir: &Path, out: &Path) -> Result<(), WorkbookError> {
+    use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
+    let mut book = Workbook::new();
+    let amount = Format::new().set_num_format("0.00");
+    let day = Format::new().set_num_format("yyyy-mm-dd");
+    for stem in ["members", "capital_accounts", "periods", "contributions"] {
+        let path = dir.join(format!("{stem}.csv"));
+        if !path.exists() {
+            continue;
+        }
+        let mut csv = csv::Reader::from_path(&path)?;
+        let header: Vec<String> = csv.headers()?.iter().map(str::to_string).collect();
+        let sheet = book.add_worksheet_with_constant_memory();
+        sheet.set_name(stem)?;
+        for (col, name) in (0u16..).zip(&header) {
+            sheet.write_string(0, col, name)?;
+        }
+        for (row, record) in (1u32..).zip(csv.records()) {
+            let record = record?;
+            for ((col, name), value) in (0u16..).zip(&header).zip(record.iter()) {
+                if value.is_empty() {
+                    continue;
+                }
+                let date = crate::domain::parse_date(value).ok();
+                let number = Money::parse(value)
+                    .ok()
+                    .and_then(|_| value.parse::<f64>().ok());
+                match (date, number) {
+                    (Some(d), _) if DATE_COLUMNS.contains(&name.as_str()) => {
+                        let d = ExcelDateTime::from_ymd(
+                            u16::try_from(d.year()).unwrap_or(1900),
+                            u8::try_from(d.month()).unwrap_or(1),
+                            u8::try_from(d.day()).unwrap_or(1),
+                        )?;
+                        sheet.write_datetime_with_format(row, col, &d, &day)?;
+                    }
+                    // The amount's text parsed once to the nearest binary value, which the
+                    // reader's shortest round-trip text turns back into the same digits.
+                    (_, Some(n)) if NUMBER_COLUMNS.contains(&name.as_str()) => {
+                        sheet.write_number_with_format(row, col, n, &amount)?;
+                    }
+                    _ => {
+                        sheet.write_string(row, col, value)?;
+                    }
+                }
+            }
+        }
+    }
+    book.save(out)?;
+    Ok(())
+}
+
+/// Why a bundle could not be written as a workbook.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkbookError {
+    #[error("{0}")]
+    Csv(#[from] csv::Error),
+    #[error("{0}")]
+    Xlsx(#[from] rust_xlsxwriter::XlsxError),
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+/// [`generate`], written as one workbook at `out` (through a CSV bundle beside it, removed after).
+pub fn generate_workbook(members: u64, seed: u64, out: &Path) -> Result<Generated, WorkbookError> {
+    let mut parts = out.as_os_str().to_owned();
+    parts.push(".parts");
+    let parts = std::path::PathBuf::from(parts);
+    let generated = generate(members, seed, &parts)?;
+    let written = bundle_to_workbook(&parts, out);
+    fs::remove_dir_all(&parts)?;
+    written.map(|()| generated)
+}

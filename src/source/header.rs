@@ -10,10 +10,11 @@ use super::{Column, MAX_COLUMNS, MAX_LISTED_COLUMNS, Reader, SourceFile, Table};
 
 impl Reader {
     /// Maps header positions to known columns, reporting unknown, misspelt, duplicate and missing
-    /// ones, in header order.
+    /// ones, in header order; `header_line` is where the header is (1 in a CSV file).
     pub(super) fn map_header(
         &mut self,
         names: &[String],
+        header_line: u64,
         diags: &mut Diagnostics,
     ) -> Vec<Option<usize>> {
         enum Seen {
@@ -57,6 +58,7 @@ impl Reader {
                     if times[i] > 0 {
                         diags.push(duplicate_column(
                             &self.file.display,
+                            header_line,
                             columns[i].name,
                             times[i],
                         ));
@@ -72,9 +74,14 @@ impl Reader {
                     suggested.extend(near);
                     let kind = usize::from(near.is_some());
                     if grouped[kind] {
-                        groups[kind].add(name, Some(1));
+                        groups[kind].add(name, Some(header_line));
                     } else {
-                        diags.push(unknown_column(&self.file.display, Some(1), name, near));
+                        diags.push(unknown_column(
+                            &self.file.display,
+                            Some(header_line),
+                            name,
+                            near,
+                        ));
                     }
                 }
                 Seen::Again => mapping.push(None),
@@ -95,7 +102,7 @@ impl Reader {
                             "file.missing_column",
                             format!("required column `{}` is missing", column.name),
                         )
-                        .at(1)
+                        .at(header_line)
                         .column(column.name)
                         .hint(header_hint(table)),
                     );
@@ -234,7 +241,7 @@ fn name_list(names: &[String], total: u64) -> String {
         others => format!("{} and {others} others", quoted.join(", ")),
     }
 }
-fn duplicate_column(file: &str, name: &str, times: usize) -> Diagnostic {
+fn duplicate_column(file: &str, line: u64, name: &str, times: usize) -> Diagnostic {
     let (times, hint) = if times == 2 {
         ("twice".to_string(), "keep one of the two columns")
     } else {
@@ -245,7 +252,7 @@ fn duplicate_column(file: &str, name: &str, times: usize) -> Diagnostic {
         "file.duplicate_column",
         format!("column `{name}` appears {times}"),
     )
-    .at(1)
+    .at(line)
     .column(name)
     .hint(hint)
 }

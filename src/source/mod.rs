@@ -14,12 +14,20 @@
 //!
 //! Here: tables, files, bundles, the limits, [`Record`] and [`Reader`]; in `reader`, opening a file,
 //! stepping through it, and CSV records; in `csv`, CSV records within the limits; in `json`,
-//! `.json` and `.jsonl` records; in `header`, a file's columns and the unknown ones.
+//! `.json` and `.jsonl` records; in `header`, a file's columns and the unknown ones; in
+//! `workbook`, `.xlsx` and `.ods` workbooks as bundles of sheets, in `sheet` a sheet's records,
+//! and in `cell` what a typed cell becomes as text.
 
+mod cell;
 mod csv;
 mod header;
 mod json;
 mod reader;
+mod sheet;
+mod workbook;
+
+pub use self::cell::column_letters;
+pub use self::workbook::{BookKind, MAX_ODS_CONTENT_BYTES};
 
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Cursor};
@@ -180,6 +188,8 @@ pub enum Format {
     Csv,
     Json,
     JsonLines,
+    /// A sheet of an `.xlsx` or `.ods` workbook ([`SourceFile::sheet`] names it).
+    Sheet,
 }
 
 impl Format {
@@ -205,6 +215,8 @@ pub struct SourceFile {
     pub display: String,
     pub table: Table,
     pub format: Format,
+    /// The sheet, when the file is a workbook's sheet.
+    pub sheet: Option<String>,
 }
 
 /// A file that cannot be read at all: exit code 4, before any validation.
@@ -229,6 +241,29 @@ pub enum SourceError {
         first: String,
         second: String,
     },
+    #[error(
+        "{path}: no sheet named {stem} (sheets found: {found}); name the sheet {stem} (case, spaces and _ do not matter)"
+    )]
+    MissingSheet {
+        path: String,
+        stem: &'static str,
+        found: String,
+    },
+    #[error("{path}: two sheets for {stem}: {first} and {second}; keep one, or hide the other")]
+    AmbiguousSheets {
+        path: String,
+        stem: &'static str,
+        first: String,
+        second: String,
+    },
+    #[error("{path}: the workbook is password-protected; save a copy without a password")]
+    Password { path: String },
+    #[error("{path}: not a readable workbook: {reason}")]
+    BadWorkbook { path: String, reason: String },
+    #[error(
+        "{path}: the .ods workbook's content unpacks to {size} bytes, more than the {MAX_ODS_CONTENT_BYTES} an .ods may hold (it is read whole); save it as .xlsx, which is read a row at a time"
+    )]
+    OdsTooLarge { path: String, size: u64 },
 }
 
 impl SourceFile {
@@ -239,6 +274,20 @@ impl SourceFile {
             format: Format::from_path(&path),
             path,
             table,
+            sheet: None,
+        }
+    }
+
+    /// The file holding `table` at `path`: the file itself, or for a workbook (`.xlsx`, `.ods`)
+    /// the sheet named like the table.
+    pub fn for_table(path: impl Into<PathBuf>, table: Table) -> Result<SourceFile, SourceError> {
+        let path = path.into();
+        if BookKind::of(&path).is_some() {
+            let file = SourceFile::new(&path, table);
+            file.check_kind()?;
+            workbook::sheet_for(&path, table)
+        } else {
+            Ok(SourceFile::new(path, table))
         }
     }
 
@@ -323,9 +372,14 @@ pub struct Bundle {
 }
 
 impl Bundle {
-    /// Finds `members.csv|json|jsonl` etc. in `dir`. A name that exists but is not a regular file
-    /// (a directory called `members.csv`) is an error saying so, not a missing file.
+    /// Finds `members.csv|json|jsonl` etc. in `dir`, or the sheets `members` etc. when `dir` is a
+    /// workbook (`.xlsx`, `.ods`). A name that exists but is not a regular file (a directory
+    /// called `members.csv`) is an error saying so, not a missing file.
     pub fn discover(dir: &Path) -> Result<Bundle, SourceError> {
+        if BookKind::of(dir).is_some() && !dir.is_dir() {
+            SourceFile::new(dir, Table::Members).check_kind()?;
+            return workbook::discover(dir);
+        }
         let shown = dir.display().to_string();
         if !dir.is_dir() {
             return Err(if dir.exists() {
@@ -444,6 +498,8 @@ pub struct Reader {
     rows: u64,
     saw_anything: bool,
     finished: bool,
+    /// A sheet's name and columns, to place diagnostics on it ([`Reader::locate`]).
+    place: Option<sheet::SheetColumns>,
 }
 
 enum Inner {
@@ -468,6 +524,7 @@ enum Inner {
         line: u64,
         buf: Vec<u8>,
     },
+    Sheet(Box<sheet::SheetRows>),
     Done,
 }
 

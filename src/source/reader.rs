@@ -46,6 +46,7 @@ impl Reader {
             rows: 0,
             saw_anything: false,
             finished: false,
+            place: None,
         }
     }
 
@@ -61,6 +62,7 @@ impl Reader {
                     reader.finished = true;
                 }
             }
+            Format::Sheet => reader.open_sheet(input, diags),
             Format::JsonLines => {
                 reader.inner = Inner::JsonLines {
                     input: input.buffered(),
@@ -102,6 +104,7 @@ impl Reader {
                 Inner::Csv { .. } => self.next_csv(diags),
                 Inner::JsonBytes { .. } => self.next_json_bytes(diags),
                 Inner::JsonLines { .. } => self.next_json_line(diags),
+                Inner::Sheet(_) => self.next_sheet_row(diags),
                 Inner::Done => Step::End,
             };
             match step {
@@ -202,7 +205,7 @@ impl Reader {
                 }
             }
         }
-        let mapping = self.map_header(&names, diags);
+        let mapping = self.map_header(&names, 1, diags);
         self.inner = Inner::Csv {
             raw: Box::new(raw),
             mapping,

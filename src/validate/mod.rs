@@ -239,6 +239,7 @@ fn validate_with(
             Table::Periods => state.periods_complete = complete,
             _ => {}
         }
+        reader.locate(&mut diags);
         out.files.push(FileSummary {
             path: file.display.clone(),
             table: file.table,
