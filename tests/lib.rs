@@ -24,6 +24,7 @@ mod schema_sqlite;
 mod store_conformance;
 mod tls;
 mod validate_rules;
+mod workbook;
 
 fn main() -> std::process::ExitCode {
     harness::run(
@@ -43,6 +44,7 @@ fn main() -> std::process::ExitCode {
             store_conformance::tests(),
             tls::tests(),
             validate_rules::tests(),
+            workbook::tests(),
         ]
         .concat(),
     )
