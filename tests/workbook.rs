@@ -350,33 +350,42 @@ fn a_bad_cell_is_named_by_sheet_and_cell() {
     );
 }
 
-/// Sets the 1904 date system of an `.xlsx` file (which rust_xlsxwriter does not write), keeping
-/// every serial number as it is: the same cells then mean dates 1,462 days later.
-fn use_1904(path: &Path) {
+/// Rewrites the XML parts of an `.xlsx` file whose names start with `prefix`.
+fn patch_parts(path: &Path, prefix: &str, patch: impl Fn(String) -> String) {
     let bytes = std::fs::read(path).expect("read the workbook");
     let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("a zip");
     let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let mut patched = 0;
     for i in 0..zip.len() {
         let mut entry = zip.by_index(i).expect("an entry");
         let name = entry.name().to_string();
         let mut data = Vec::new();
         entry.read_to_end(&mut data).expect("read an entry");
-        if name == "xl/workbook.xml" {
+        if name.starts_with(prefix) {
             let text = String::from_utf8(data).expect("UTF-8 XML");
-            let patched = if text.contains("<workbookPr ") {
-                text.replacen("<workbookPr ", "<workbookPr date1904=\"1\" ", 1)
-            } else {
-                text.replacen("<workbookPr/>", "<workbookPr date1904=\"1\"/>", 1)
-            };
-            assert_ne!(patched, text, "workbookPr found");
-            data = patched.into_bytes();
+            let changed = patch(text.clone());
+            patched += usize::from(changed != text);
+            data = changed.into_bytes();
         }
         out.start_file(name, zip::write::SimpleFileOptions::default())
             .expect("an entry");
         out.write_all(&data).expect("write an entry");
     }
+    assert!(patched > 0, "nothing to patch under {prefix}");
     let bytes = out.finish().expect("finish the zip").into_inner();
     std::fs::write(path, bytes).expect("write the workbook");
+}
+
+/// Sets the 1904 date system of an `.xlsx` file (which rust_xlsxwriter does not write), keeping
+/// every serial number as it is: the same cells then mean dates 1,462 days later.
+fn use_1904(path: &Path) {
+    patch_parts(path, "xl/workbook.xml", |text| {
+        if text.contains("<workbookPr ") {
+            text.replacen("<workbookPr ", "<workbookPr date1904=\"1\" ", 1)
+        } else {
+            text.replacen("<workbookPr/>", "<workbookPr date1904=\"1\"/>", 1)
+        }
+    });
 }
 
 fn joined_at(url: &str) -> Vec<String> {
@@ -504,10 +513,23 @@ fn formula_results_errors_and_booleans() {
                         row[4] = C::B(false);
                         row
                     },
+                    // Saved without a result (as some scripts' writers do): neither a blank nor
+                    // a guess, in a required column or an optional one.
+                    contribution(C::F("=SUM(X1:X9)", "0"), C::D(2025, 12, 31)),
+                    {
+                        let mut row = contribution(C::N(6.0), C::D(2025, 12, 31));
+                        row[4] = C::F("=B1", "0");
+                        row
+                    },
                 ],
             ),
         ],
     );
+    // rust_xlsxwriter always saves a result; take those two away.
+    patch_parts(&book, "xl/worksheets/", |text| {
+        text.replace("<f>SUM(X1:X9)</f><v>0</v>", "<f>SUM(X1:X9)</f>")
+            .replace("<f>B1</f><v>0</v>", "<f>B1</f>")
+    });
     let (code, report) = validate(&book);
     assert_eq!(code, 1);
     assert_eq!(
@@ -517,9 +539,11 @@ fn formula_results_errors_and_booleans() {
             "cell.error contributions!D4 #REF!",
             "cell.boolean contributions!D5 TRUE",
             "cell.boolean contributions!E6 FALSE",
+            "cell.formula_without_value contributions!D7 -",
+            "cell.formula_without_value contributions!E8 -",
         ]
     );
-    assert_eq!(report["summary"]["errors"], 4, "and nothing else: {report}");
+    assert_eq!(report["summary"]["errors"], 6, "and nothing else: {report}");
 }
 
 fn hidden_sheets_are_not_read() {

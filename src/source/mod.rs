@@ -25,6 +25,7 @@ mod json;
 mod reader;
 mod sheet;
 mod workbook;
+mod xlsx_scan;
 
 pub use self::cell::column_letters;
 pub use self::workbook::{BookKind, MAX_ODS_CONTENT_BYTES};

@@ -21,6 +21,7 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use calamine::{Ods, OdsError, Reader as _, SheetVisible, Xlsx, XlsxError};
 
 use super::cell::{self, CellProblem, CellValue};
+use super::xlsx_scan;
 use super::{Bundle, Format, SourceError, SourceFile, Table};
 
 /// The largest `content.xml` an `.ods` workbook may unpack to (64 MiB): calamine holds an ODS
@@ -278,6 +279,12 @@ fn read_sheet<RS: Read + Seek>(
 ) -> Result<(), String> {
     match kind {
         BookKind::Xlsx => {
+            let mut input = input;
+            let without_value = xlsx_scan::formulas_without_value(&mut input, sheet);
+            let mut without_value = without_value.into_iter().peekable();
+            input
+                .rewind()
+                .map_err(|e| format!("cannot read the workbook: {e}"))?;
             let mut book = Xlsx::new(input).map_err(|e| xlsx_error(shown, e).to_string())?;
             let is_1904 = book.has_1904_epoch();
             let mut cells = book
@@ -297,7 +304,19 @@ fn read_sheet<RS: Read + Seek>(
                     }
                 }
                 row.row = number;
-                if let Some(value) = cell::from_ref(c.get_value().clone(), is_1904) {
+                let mut value = cell::from_ref(c.get_value().clone(), is_1904);
+                while without_value.next_if(|&at| at < (r, col)).is_some() {}
+                if without_value.next_if_eq(&(r, col)).is_some() {
+                    let blank = match &value {
+                        None => true,
+                        Some(CellValue::Text(text)) => text.is_empty(),
+                        Some(CellValue::Problem(_)) => false,
+                    };
+                    if blank {
+                        value = Some(CellValue::Problem(CellProblem::FormulaWithoutValue));
+                    }
+                }
+                if let Some(value) = value {
                     row.cells.push((col, value));
                 }
             }
