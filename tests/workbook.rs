@@ -674,6 +674,27 @@ fn not_a_workbook_is_a_file_error() {
     std::fs::write(&book, ole).expect("write");
     let (code, human) = validate_human(&book);
     assert_eq!(code, 4, "{human}");
+
+    // A sheet whose XML breaks off: an error on the file, and only rows known to be whole are read
+    // (the row being read when it broke, here row 3, may be cut short, so it is not checked).
+    book_with(&book, accounts(C::N(1.0), C::N(2.0)), vec![]);
+    patch_parts(&book, "xl/worksheets/sheet1.xml", |text| {
+        text.replacen(
+            "</sheetData>",
+            "<row r=\"9\"><c r=\"A9\"><v>1</sheetData>",
+            1,
+        )
+    });
+    let (code, report) = validate(&book);
+    assert_eq!(code, 1, "{report}");
+    let rules: Vec<&str> = report["diagnostics"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| d["rule"].as_str())
+        .collect();
+    assert_eq!(rules, ["file.unreadable"], "{report}");
+    assert_eq!(report["files"][0]["rows"], 1, "{report}");
 }
 
 fn import_step_reads_the_sheet_of_its_table() {

@@ -54,12 +54,18 @@ impl Reader {
                 diags.push(unreadable(&self.file.display, &reason));
                 return;
             }
-            Err(_) => {
+            Ok(Message::End) => {
                 self.finished = true;
                 diags.push(
                     Diagnostic::error(&self.file.display, "file.empty", "the sheet is empty")
                         .hint(super::header::header_hint(self.file.table)),
                 );
+                return;
+            }
+            Err(_) => {
+                self.saw_anything = true;
+                self.finished = true;
+                diags.push(unreadable(&self.file.display, STOPPED));
                 return;
             }
         };
@@ -104,7 +110,11 @@ impl Reader {
                 diags.push(unreadable(file, &reason));
                 return Step::End;
             }
-            Err(_) => return Step::End,
+            Ok(Message::End) => return Step::End,
+            Err(_) => {
+                diags.push(unreadable(file, STOPPED));
+                return Step::End;
+            }
         };
         if row.row > sheet.last_row + 1 {
             diags.push(empty_rows(file, sheet.last_row + 1, row.row - 1));
@@ -177,6 +187,9 @@ impl Reader {
         });
     }
 }
+
+/// What is said when the thread reading a sheet ended without saying it was done.
+const STOPPED: &str = "the sheet could not be read to its end (the workbook reader stopped)";
 
 fn unreadable(file: &str, reason: &str) -> Diagnostic {
     Diagnostic::error(file, "file.unreadable", reason.to_string())

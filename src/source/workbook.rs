@@ -66,6 +66,8 @@ pub(crate) enum Message {
     Row(SheetRow),
     /// The sheet could not be read on from here (broken XML, say).
     Failed(String),
+    /// Every row was sent. A channel that closes without this means the reading thread died.
+    End,
 }
 
 /// A sheet's name as it is matched to a table: lower case without spaces, `-` and `_`.
@@ -255,9 +257,10 @@ pub(super) fn stream_sheet(
                     BookInput::File(f) => read_sheet(BufReader::new(f), kind, &sheet, &shown, &tx),
                     BookInput::Bytes(b) => read_sheet(Cursor::new(b), kind, &sheet, &shown, &tx),
                 };
-                if let Err(reason) = result {
-                    let _ = tx.send(Message::Failed(reason));
-                }
+                let _ = tx.send(match result {
+                    Ok(()) => Message::End,
+                    Err(reason) => Message::Failed(reason),
+                });
             }
         });
     if let Err(e) = spawned {
