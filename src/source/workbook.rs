@@ -22,7 +22,7 @@ use calamine::{Ods, OdsError, Reader as _, SheetVisible, Xlsx, XlsxError};
 
 use super::cell::{self, CellProblem, CellValue};
 use super::xlsx_scan;
-use super::{Bundle, Format, SourceError, SourceFile, Table};
+use super::{Bundle, Format, MAX_COLUMNS, SourceError, SourceFile, Table};
 
 /// The largest `content.xml` an `.ods` workbook may unpack to (64 MiB): calamine holds an ODS
 /// workbook's cells in memory, about as many bytes again as this XML.
@@ -299,6 +299,10 @@ fn read_sheet<RS: Read + Seek>(
                 .map_err(|e| format!("cannot read the sheet: {e}"))?
             {
                 let (r, col) = c.get_position();
+                if col as usize >= MAX_COLUMNS {
+                    // Past column XFD, where no spreadsheet writes: a crafted file.
+                    continue;
+                }
                 let number = u64::from(r) + 1;
                 if number != row.row && !row.cells.is_empty() {
                     let done = std::mem::take(&mut row);
@@ -347,7 +351,7 @@ fn read_sheet<RS: Read + Seek>(
                     row: u64::from(r) + 1,
                     cells: Vec::new(),
                 };
-                for (j, data) in cells.iter().enumerate() {
+                for (j, data) in cells.iter().enumerate().take(MAX_COLUMNS) {
                     let col = left + u32::try_from(j).unwrap_or(u32::MAX);
                     let value = cell::from_data(data).or_else(|| {
                         let formula = formulas.as_ref()?.get_value((r, col))?;
