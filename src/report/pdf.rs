@@ -367,13 +367,19 @@ impl<'f> Layout<'f> {
             .iter()
             .enumerate()
             .map(|(i, column)| {
-                let cells = table
+                let body = table
                     .rows
                     .iter()
-                    .chain(table.footer.iter())
                     .filter_map(|row| row.get(i))
                     .map(|cell| self.fonts.width(&cell.text, SMALL, cell.flagged))
                     .fold(0.0_f32, f32::max);
+                // The total line is bold.
+                let cells = table
+                    .footer
+                    .iter()
+                    .filter_map(|row| row.get(i))
+                    .map(|cell| self.fonts.width(&cell.text, SMALL, true))
+                    .fold(body, f32::max);
                 cells.max(self.fonts.width(&column.name, SMALL, true)) + 2.0 * CELL_PAD + 1.0
             })
             .collect();
@@ -413,9 +419,9 @@ impl<'f> Layout<'f> {
             .map(|(_, w)| w)
             .sum();
         let left = WIDTH - figures;
-        // Each text column keeps up to a floor of its natural width (a short label is never
+        // Each text column keeps its natural width up to a floor (a label or an email is not
         // broken); what is left goes to the wider ones in proportion to what they lack.
-        let floor = |w: f32| w.min(64.0);
+        let floor = |w: f32| w.min(130.0);
         let floors: f32 = table
             .columns
             .iter()
