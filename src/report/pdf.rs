@@ -118,25 +118,40 @@ struct Metrics {
     font: FontRef<'static>,
     /// Advances at 1 point: multiplied by the size.
     advances: GlyphMetrics<'static>,
+    /// The advances of ASCII, looked up once: nearly every character measured is one.
+    ascii: [f32; 128],
 }
 
 impl Metrics {
     fn load(bytes: &'static [u8]) -> Option<Metrics> {
         let font = FontRef::new(bytes).ok()?;
         let advances = font.glyph_metrics(Size::new(1.0), LocationRef::default());
-        Some(Metrics { font, advances })
+        let mut metrics = Metrics {
+            font,
+            advances,
+            ascii: [0.0; 128],
+        };
+        for (code, slot) in (0u8..128).zip(0..128) {
+            metrics.ascii[slot] = metrics.lookup(char::from(code));
+        }
+        Some(metrics)
+    }
+
+    fn lookup(&self, c: char) -> f32 {
+        self.font
+            .charmap()
+            .map(c)
+            .and_then(|g| self.advances.advance_width(g))
+            // A character the font lacks is drawn as its empty box, about 0.6 em.
+            .unwrap_or(0.6)
     }
 
     fn width(&self, text: &str, size: f32) -> f32 {
-        let charmap = self.font.charmap();
         let em: f32 = text
             .chars()
-            .map(|c| {
-                charmap
-                    .map(c)
-                    .and_then(|g| self.advances.advance_width(g))
-                    // A character the font lacks is drawn as its empty box, about 0.6 em.
-                    .unwrap_or(0.6)
+            .map(|c| match self.ascii.get(c as usize) {
+                Some(advance) => *advance,
+                None => self.lookup(c),
             })
             .sum();
         em * size
@@ -164,30 +179,36 @@ impl Fonts {
     /// `text` broken into lines no wider than `width`: at spaces, and inside a word only when the
     /// word alone is wider than the line (a checksum, a long email).
     fn wrap(&self, text: &str, size: f32, bold: bool, width: f32) -> Vec<String> {
+        let space = self.width(" ", size, bold);
         let mut lines = Vec::new();
         for paragraph in text.split('\n') {
-            let mut line = String::new();
+            let (mut line, mut line_width) = (String::new(), 0.0_f32);
             for word in paragraph.split(' ') {
-                let candidate = if line.is_empty() {
-                    word.to_string()
-                } else {
-                    format!("{line} {word}")
-                };
-                if self.width(&candidate, size, bold) <= width {
-                    line = candidate;
+                let word_width = self.width(word, size, bold);
+                if line.is_empty() && word_width <= width {
+                    line.push_str(word);
+                    line_width = word_width;
+                    continue;
+                }
+                if !line.is_empty() && line_width + space + word_width <= width {
+                    line.push(' ');
+                    line.push_str(word);
+                    line_width += space + word_width;
                     continue;
                 }
                 if !line.is_empty() {
                     lines.push(std::mem::take(&mut line));
                 }
                 // The word starts a line; split it if it is wider than one.
+                line_width = 0.0;
                 for c in word.chars() {
-                    line.push(c);
-                    if self.width(&line, size, bold) > width && line.chars().count() > 1 {
-                        line.pop();
+                    let advance = self.width(c.encode_utf8(&mut [0; 4]), size, bold);
+                    if line_width + advance > width && !line.is_empty() {
                         lines.push(std::mem::take(&mut line));
-                        line.push(c);
+                        line_width = 0.0;
                     }
+                    line.push(c);
+                    line_width += advance;
                 }
             }
             lines.push(line);
