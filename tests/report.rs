@@ -147,7 +147,8 @@ fn sha256_of(path: &Path) -> String {
         .collect()
 }
 
-/// The text of a PDF as `pdftotext` extracts it (reading order, no layout).
+/// The text of a PDF as `pdftotext` extracts it (reading order, no layout), with each run of
+/// white space made one space: where a line wraps is layout, not content.
 fn pdf_text(path: &Path) -> String {
     let out = std::process::Command::new("pdftotext")
         .arg(path)
@@ -160,7 +161,11 @@ fn pdf_text(path: &Path) -> String {
         path.display(),
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8(out.stdout).expect("pdftotext writes UTF-8")
+    String::from_utf8(out.stdout)
+        .expect("pdftotext writes UTF-8")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn read(path: &Path) -> String {

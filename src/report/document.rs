@@ -173,8 +173,8 @@ li.fail .mark { color: var(--fail); }
 li .detail { display: block; color: var(--quiet); font-size: .85rem; text-indent: 0; }
 table { border-collapse: collapse; width: 100%; font-size: .85rem; margin: .3rem 0; }
 th, td { border: 1px solid var(--rule); padding: .25rem .45rem; text-align: left;
-         vertical-align: top; overflow-wrap: anywhere; }
-th { background: var(--head); font-weight: 600; }
+         vertical-align: top; overflow-wrap: break-word; }
+th { background: var(--head); font-weight: 600; white-space: nowrap; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 td.flagged { background: var(--flag); color: #82071e; font-weight: 700; }
 tfoot td { font-weight: 700; }

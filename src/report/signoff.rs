@@ -602,6 +602,9 @@ fn checks(blocks: &mut Vec<Block>, run: &RunRecord, limits: Limits) {
             })
             .collect();
         let more = diagnostics.len().saturating_sub(limits.rows);
+        blocks.push(Block::Paragraph(
+            "What the source validation noted (warnings and notes do not stop a run):".into(),
+        ));
         blocks.push(Block::Table(Table {
             columns: vec![
                 Column::text("severity"),
