@@ -266,6 +266,30 @@ pub enum Command {
         #[arg(long, requires = "commit")]
         replace: bool,
     },
+    /// Write the sign-off report of a run as one HTML page or a PDF (chosen by the file's extension).
+    #[command(
+        long_about = "Write the sign-off report of a run — who ran what when, the source files with their SHA-256, the rows per table, every change with before and after, every verification check, the balance reconciliation, the accounts whose book balance is not their tax basis, the backup with its checksum, and a block to sign — as one self-contained HTML page (FILE.html) or a PDF (FILE.pdf).\n\nExample: habitat-migrate report --output signoff.pdf"
+    )]
+    Report {
+        /// The run to report on, as `runs list` shows it [default: the last successful run].
+        #[arg(long, value_name = "ID")]
+        run: Option<i64>,
+        /// Where to write it: FILE.html (or .htm) or FILE.pdf.
+        #[arg(long, short, value_name = "FILE")]
+        output: PathBuf,
+    },
+    /// Write each member's capital statement (HTML and PDF) into a directory.
+    #[command(
+        long_about = "Write one capital statement per member — book balance and tax basis, opening balance, approved capital and property contributions by period, labor contributions, allocations and the reconciliation difference, with no other member's figures — as statement_EMAIL.html and statement_EMAIL.pdf in DIR (created if missing).\n\nExample: habitat-migrate statements --output statements/ --member maya.okonkwo@example.org"
+    )]
+    Statements {
+        /// The directory to write the statements into.
+        #[arg(long, short, value_name = "DIR")]
+        output: PathBuf,
+        /// Only this member's statement (the email, ignoring case).
+        #[arg(long, value_name = "EMAIL")]
+        member: Option<String>,
+    },
     /// The record of past runs.
     Runs {
         #[command(subcommand)]
@@ -776,6 +800,8 @@ fn run(cli: &Cli, ui: &Ui) -> Result<i32, Failure> {
             commit,
             replace,
         } => allocate(cli, ui, period, pool, weights, *commit, *replace),
+        Command::Report { run, output } => signoff_report(cli, ui, *run, output),
+        Command::Statements { output, member } => statements(cli, ui, output, member.as_deref()),
         Command::Runs { action } => {
             let mut store = open_initialised(cli)?;
             match action {
@@ -1219,4 +1245,118 @@ fn period(cli: &Cli, ui: &Ui, action: &PeriodAction) -> Result<i32, Failure> {
             Ok(EXIT_OK)
         }
     }
+}
+
+impl From<report::signoff::ReportError> for Failure {
+    fn from(e: report::signoff::ReportError) -> Self {
+        use report::signoff::ReportError;
+        let code = match &e {
+            ReportError::Store(_) => EXIT_DATABASE,
+            ReportError::NoSuchRun(_)
+            | ReportError::NoSuccessfulRun
+            | ReportError::NoSuchMember(_) => EXIT_INVALID,
+            ReportError::Pdf(_) | ReportError::Write { .. } => EXIT_FILE,
+        };
+        Failure {
+            code,
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Writes `bytes` to `path`, or says which file could not be written (exit 4).
+fn write_file(path: &std::path::Path, bytes: &[u8]) -> Result<(), Failure> {
+    std::fs::write(path, bytes).map_err(|e| Failure {
+        code: EXIT_FILE,
+        message: format!("cannot write {}: {e}", path.display()),
+    })
+}
+
+fn signoff_report(
+    cli: &Cli,
+    ui: &Ui,
+    run: Option<i64>,
+    output: &std::path::Path,
+) -> Result<i32, Failure> {
+    let extension = output
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    let pdf = match extension.as_deref() {
+        Some("pdf") => true,
+        Some("html" | "htm") => false,
+        _ => {
+            return Err(usage(format!(
+                "--output {}: the file name must end in .html or .pdf, which says what to write",
+                output.display()
+            )));
+        }
+    };
+    let mut store = open_initialised(cli)?;
+    let id = if pdf {
+        let (id, bytes) = report::signoff::pdf(store.as_mut(), run)?;
+        write_file(output, &bytes)?;
+        id
+    } else {
+        let (id, html) = report::signoff::html(store.as_mut(), run)?;
+        write_file(output, html.as_bytes())?;
+        id
+    };
+    ui.print(
+        &format!(
+            "✓ Sign-off report of run {id} written: {}\n",
+            output.display()
+        ),
+        || {
+            serde_json::json!({"format": "habitat-migrate/report", "version": 1, "ok": true,
+                               "run_id": id, "output": output.display().to_string(),
+                               "kind": if pdf { "pdf" } else { "html" }})
+        },
+    );
+    Ok(EXIT_OK)
+}
+
+fn statements(
+    cli: &Cli,
+    ui: &Ui,
+    dir: &std::path::Path,
+    member: Option<&str>,
+) -> Result<i32, Failure> {
+    let mut store = open_initialised(cli)?;
+    std::fs::create_dir_all(dir).map_err(|e| Failure {
+        code: EXIT_FILE,
+        message: format!("cannot create {}: {e}", dir.display()),
+    })?;
+    let mut written = Vec::new();
+    let count = report::statement::for_each_statement(
+        store.as_mut(),
+        member,
+        Timestamp::now(),
+        &mut |s| {
+            let html = dir.join(format!("{}.html", s.file_stem));
+            let pdf = dir.join(format!("{}.pdf", s.file_stem));
+            let failed =
+                |path: &std::path::Path, e: std::io::Error| report::signoff::ReportError::Write {
+                    path: path.display().to_string(),
+                    message: e.to_string(),
+                };
+            std::fs::write(&html, s.document.to_html()).map_err(|e| failed(&html, e))?;
+            let bytes = report::pdf::render(&s.document)?;
+            std::fs::write(&pdf, bytes).map_err(|e| failed(&pdf, e))?;
+            written.push(serde_json::json!({"member": s.email,
+                "html": html.display().to_string(), "pdf": pdf.display().to_string()}));
+            Ok(())
+        },
+    )?;
+    ui.print(
+        &format!(
+            "✓ {count} member statement(s) written to {} (HTML and PDF, one of each per member)\n",
+            dir.display()
+        ),
+        || {
+            serde_json::json!({"format": "habitat-migrate/statements", "version": 1, "ok": true,
+                               "directory": dir.display().to_string(), "statements": written})
+        },
+    );
+    Ok(EXIT_OK)
 }

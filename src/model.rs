@@ -436,6 +436,28 @@ pub struct StoredAllocation {
     pub status: AllocationStatus,
 }
 
+/// One of a member's contributions with its period, for the member's capital statement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberContribution {
+    pub period_name: String,
+    pub period_start: Timestamp,
+    pub contribution_type: ContributionType,
+    pub amount: Money,
+    pub description: Option<String>,
+    pub status: ContributionStatus,
+    pub approved_at: Option<Timestamp>,
+}
+
+/// One of a member's allocations with its period, for the member's capital statement.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemberAllocation {
+    pub period_name: String,
+    pub period_start: Timestamp,
+    pub amount: Money,
+    pub patronage_score: PatronageScore,
+    pub status: AllocationStatus,
+}
+
 /// A calculated allocation to insert, or the new values of a stored one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AllocationRow {

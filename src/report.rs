@@ -6,6 +6,10 @@
 //! rely on their shape (see DESIGN.md).
 
 pub mod allocation;
+pub mod document;
+pub mod pdf;
+pub mod signoff;
+pub mod statement;
 
 use std::collections::BTreeMap;
 use std::fmt::Write;

@@ -35,6 +35,8 @@ pub(crate) enum Needs {
     PostgresBinaries,
     /// Headless Chromium and chromedriver (`common::browser`), for what a person sees on a page.
     Browser,
+    /// Poppler's `pdftotext`, to read back the text of a PDF the tool wrote.
+    Pdftotext,
 }
 
 /// One registered test: its full module path, what it needs, and the function to run.
@@ -124,6 +126,7 @@ enum Machine {
         postgres: OnceCell<Option<String>>,
         binaries: OnceCell<Option<String>>,
         browser: OnceCell<Option<String>>,
+        pdftotext: OnceCell<Option<String>>,
     },
 }
 
@@ -140,6 +143,7 @@ impl Machine {
                 postgres: OnceCell::new(),
                 binaries: OnceCell::new(),
                 browser: OnceCell::new(),
+                pdftotext: OnceCell::new(),
             }
         }
     }
@@ -173,6 +177,15 @@ impl Machine {
             (Machine::Probed { browser, .. }, Needs::Browser) => {
                 browser.get_or_init(common::browser::probe).clone()
             }
+            (Machine::Probed { pdftotext, .. }, Needs::Pdftotext) => pdftotext
+                .get_or_init(|| {
+                    let runs = std::process::Command::new("pdftotext")
+                        .arg("-v")
+                        .output()
+                        .is_ok_and(|o| o.status.success());
+                    (!runs).then(|| "no pdftotext (apt-get install poppler-utils)".to_owned())
+                })
+                .clone(),
         }
     }
 }

@@ -19,6 +19,7 @@ mod generate;
 mod hardening;
 mod hostile_input;
 mod properties;
+mod report;
 mod schema_postgres;
 mod schema_sqlite;
 mod store_conformance;
@@ -39,6 +40,7 @@ fn main() -> std::process::ExitCode {
             hardening::tests(),
             hostile_input::tests(),
             properties::tests(),
+            report::tests(),
             schema_postgres::tests(),
             schema_sqlite::tests(),
             store_conformance::tests(),

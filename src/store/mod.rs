@@ -24,9 +24,9 @@ use jiff::Timestamp;
 use uuid::Uuid;
 
 use crate::model::{
-    Account, AllocationWrites, Change, DigestSum, HabitatTable, Member, MemberPatronage,
-    MemberTotals, MissingContribution, Opening, Orphan, Period, PeriodStanding, RecordedChange,
-    RunRecord, StagedContribution, StoredAllocation,
+    Account, AllocationWrites, Change, DigestSum, HabitatTable, Member, MemberAllocation,
+    MemberContribution, MemberPatronage, MemberTotals, MissingContribution, Opening, Orphan,
+    Period, PeriodStanding, RecordedChange, RunRecord, StagedContribution, StoredAllocation,
 };
 use crate::money::Money;
 
@@ -388,6 +388,15 @@ pub trait Store {
         period_id: Uuid,
         writes: &AllocationWrites,
     ) -> Result<(), StoreError>;
+
+    // --- a member's statement -----------------------------------------------------------------
+    /// Every contribution of one member (any status), ordered by period start, type and amount.
+    fn member_contributions(
+        &mut self,
+        member_id: Uuid,
+    ) -> Result<Vec<MemberContribution>, StoreError>;
+    /// Every allocation of one member (any status), ordered by period start.
+    fn member_allocations(&mut self, member_id: Uuid) -> Result<Vec<MemberAllocation>, StoreError>;
 
     // --- history and balances --------------------------------------------------------------------
     fn record_changes(&mut self, run_id: i64, changes: &[Change]) -> Result<(), StoreError>;

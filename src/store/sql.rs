@@ -30,9 +30,9 @@ use crate::domain::{
 };
 use crate::model::{
     Account, AllocationRow, AllocationWrites, Change, ContributionUpdate, ContributionValues,
-    DigestSum, HabitatTable, Member, MemberPatronage, MemberTotals, MissingContribution, Opening,
-    Orphan, Outcome, Period, PeriodStanding, RecordedChange, Replacement, RowDigest, RunRecord,
-    StagedContribution, StoredAllocation,
+    DigestSum, HabitatTable, Member, MemberAllocation, MemberContribution, MemberPatronage,
+    MemberTotals, MissingContribution, Opening, Orphan, Outcome, Period, PeriodStanding,
+    RecordedChange, Replacement, RowDigest, RunRecord, StagedContribution, StoredAllocation,
 };
 use crate::money::Money;
 
@@ -751,6 +751,64 @@ pub(crate) fn approved_patronage<C: SqlConn>(
     Ok(out)
 }
 
+/// One member's contributions with their periods, for the member's statement.
+pub(crate) fn member_contributions<C: SqlConn>(
+    c: &mut C,
+    member_id: Uuid,
+) -> Result<Vec<MemberContribution>, StoreError> {
+    let mut out = Vec::new();
+    c.query(
+        "reading the member's contributions",
+        "SELECT p.name, p.start_date, c.contribution_type, c.amount, c.description, c.status,
+                c.approved_at
+           FROM contributions c JOIN allocation_periods p ON p.id = c.period_id
+          WHERE c.member_id = $1
+          ORDER BY p.start_date, p.name, c.contribution_type, c.amount, c.id",
+        &[Value::Uuid(member_id)],
+        &mut |r| {
+            out.push(MemberContribution {
+                period_name: r.text(0)?,
+                period_start: r.opt_time(1)?.ok_or_else(|| null(1))?,
+                contribution_type: r.contribution_type(2)?,
+                amount: r.money(3)?,
+                description: r.opt_text(4)?,
+                status: r.contribution_status(5)?,
+                approved_at: r.opt_time(6)?,
+            });
+            Ok(())
+        },
+    )?;
+    Ok(out)
+}
+
+/// One member's allocations with their periods, for the member's statement.
+pub(crate) fn member_allocations<C: SqlConn>(
+    c: &mut C,
+    member_id: Uuid,
+) -> Result<Vec<MemberAllocation>, StoreError> {
+    let mut out = Vec::new();
+    c.query(
+        "reading the member's allocations",
+        "SELECT p.name, p.start_date, a.amount, a.patronage_score, a.status
+           FROM allocations a JOIN allocation_periods p ON p.id = a.period_id
+          WHERE a.member_id = $1
+          ORDER BY p.start_date, p.name, a.id",
+        &[Value::Uuid(member_id)],
+        &mut |r| {
+            let status = r.text(4)?;
+            out.push(MemberAllocation {
+                period_name: r.text(0)?,
+                period_start: r.opt_time(1)?.ok_or_else(|| null(1))?,
+                amount: r.money(2)?,
+                patronage_score: r.score(3)?,
+                status: AllocationStatus::parse(&status).ok_or_else(|| unknown_label(&status))?,
+            });
+            Ok(())
+        },
+    )?;
+    Ok(out)
+}
+
 /// The period's allocations with their members' emails (an allocation whose member is gone is
 /// named by the member id).
 pub(crate) fn allocations<C: SqlConn>(
@@ -1354,6 +1412,17 @@ impl<E: Engine> Store for E {
 
     fn contributions_digest(&mut self, scope: ReadBackScope) -> Result<DigestSum, StoreError> {
         Engine::contributions_digest(self, scope)
+    }
+
+    fn member_contributions(
+        &mut self,
+        member_id: Uuid,
+    ) -> Result<Vec<MemberContribution>, StoreError> {
+        member_contributions(self, member_id)
+    }
+
+    fn member_allocations(&mut self, member_id: Uuid) -> Result<Vec<MemberAllocation>, StoreError> {
+        member_allocations(self, member_id)
     }
 
     fn record_changes(&mut self, run_id: i64, changes: &[Change]) -> Result<(), StoreError> {
