@@ -21,6 +21,7 @@
 //! - [`user`] names who ran the tool, for the run record.
 
 pub mod allocate;
+pub mod annotate;
 pub mod backup;
 pub mod balances;
 pub mod checksum;

@@ -1,0 +1,950 @@
+//! Annotated copies of source files: the fix-and-rerun loop a treasurer works in a spreadsheet.
+//!
+//! For a file with problems it writes a CSV copy holding every original row in order, the
+//! original values unchanged, with two leading columns: `_problems` (each problem of the row,
+//! naming its column) and `_hints` (how to fix them). The reader accepts such a copy as input: it
+//! ignores the two columns with a note and removes the formula guard below, so the treasurer
+//! filters on `_problems`, fixes the cells, saves, and runs again on the copy.
+//!
+//! **The formula guard.** A spreadsheet opening a CSV file runs a cell that starts with `=`, `+`,
+//! `-` or `@` as a formula (and some also after a leading tab or carriage return; OWASP's list),
+//! so a hostile `=HYPERLINK(…)` in a member's name would run on the treasurer's machine. Such a
+//! value is written with a `'` in front, which makes every spreadsheet show it as text; reading an
+//! annotated file removes one `'` where it stands before one of those characters (or before
+//! another `'`), and nowhere else. So a round trip gives back exactly the original value:
+//! [`guard`] and [`unguard`] are inverses over every value, including one that genuinely starts
+//! with `'` (written with a second `'`). A plain number with a sign (`-12.50`) is not guarded: a
+//! spreadsheet reads it as a number, not a formula, and a `'` would make the treasurer see
+//! `'-12.50` in an amount column. See DESIGN.md, *The annotated fix-and-rerun loop*.
+//!
+//! Here: the guard, the copies ([`annotate_file`], [`annotate_bytes`]) and writing them into a
+//! directory as a bundle that runs again ([`write_dir`]); the CLI and the web page call the same
+//! functions.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashSet};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Cursor, Read, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use crate::diagnostic::{Diagnostic, Severity};
+use crate::source::{
+    Format, MAX_COLUMNS, MAX_JSON_FILE_BYTES, MAX_RECORD_BYTES, Raw, RawCsv, SourceFile, Table,
+};
+
+/// The leading column listing a row's problems.
+pub const PROBLEMS_COLUMN: &str = "_problems";
+/// The leading column with a hint for each problem.
+pub const HINTS_COLUMN: &str = "_hints";
+
+/// How the problems (and hints) of one row are joined in one cell: never a line break, which
+/// would move every later row to another line than the original's.
+const JOIN: &str = " | ";
+
+/// What a spreadsheet may take for the start of a formula (OWASP, *CSV Injection*).
+const FORMULA_START: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+const GUARD: char = '\'';
+
+/// Whether a header names one of the columns [`annotate_file`] adds.
+pub fn is_annotation_column(name: &str) -> bool {
+    name == PROBLEMS_COLUMN || name == HINTS_COLUMN
+}
+
+/// The note the reader gives for an annotated file: the two columns are not data.
+pub fn ignored_columns_note(file: &str) -> Diagnostic {
+    Diagnostic::note(
+        file,
+        "file.annotated",
+        format!("an annotated copy: the columns `{PROBLEMS_COLUMN}` and `{HINTS_COLUMN}` are ignored"),
+    )
+    .at(1)
+    .column(PROBLEMS_COLUMN)
+    .hint("the ' that --annotate put before a value starting with =, +, -, @ is removed as the file is read")
+}
+
+/// The value a trimmed value of an annotated file stands for: without the `'` that [`guard`] put
+/// in front of it. A suffix of `value`.
+pub fn unguard(value: &str) -> &str {
+    let mut chars = value.chars();
+    if chars.next() != Some(GUARD) {
+        return value;
+    }
+    match chars.next() {
+        Some(c) if c == GUARD || FORMULA_START.contains(&c) => value[1..].trim_start(),
+        _ => value,
+    }
+}
+
+/// `raw` (a field as the file holds it) as it is written in an annotated file: with a `'` in
+/// front when a spreadsheet would run it as a formula, or when [`unguard`] would otherwise take a
+/// `'` of its own away.
+pub fn guard(raw: &[u8]) -> Cow<'_, [u8]> {
+    // Leading spaces do not stop every spreadsheet from seeing a formula; the reader trims them.
+    let start = raw.iter().position(|&b| b != b' ').unwrap_or(raw.len());
+    let rest = &raw[start..];
+    let blank = match std::str::from_utf8(raw) {
+        Ok(text) => text.trim().is_empty(),
+        Err(_) => raw.trim_ascii().is_empty(),
+    };
+    let first = rest.first().copied().map(char::from);
+    let needed = !blank
+        && match first {
+            Some('+' | '-') => !is_plain_number(raw.trim_ascii()),
+            Some(c) if FORMULA_START.contains(&c) => true,
+            Some(GUARD) => rest
+                .get(1)
+                .copied()
+                .map(char::from)
+                .is_some_and(|c| c == GUARD || FORMULA_START.contains(&c)),
+            _ => false,
+        };
+    if needed {
+        let mut out = Vec::with_capacity(rest.len() + 1);
+        out.push(b'\'');
+        out.extend_from_slice(rest);
+        Cow::Owned(out)
+    } else {
+        Cow::Borrowed(raw)
+    }
+}
+
+/// `-12.50`, `+3`: a spreadsheet reads these as numbers, never as formulas.
+fn is_plain_number(text: &[u8]) -> bool {
+    let digits = text.strip_prefix(b"-").or_else(|| text.strip_prefix(b"+"));
+    let Some(digits) = digits else {
+        return false;
+    };
+    let (whole, fraction) = match digits.iter().position(|&b| b == b'.') {
+        Some(at) => (&digits[..at], Some(&digits[at + 1..])),
+        None => (digits, None),
+    };
+    !whole.is_empty()
+        && whole.iter().all(u8::is_ascii_digit)
+        && fraction.is_none_or(|f| !f.is_empty() && f.iter().all(u8::is_ascii_digit))
+}
+
+/// A raw field of a file that may itself be an annotated copy, without its guard: what [`guard`]
+/// starts from, so annotating an annotated file adds no second `'`.
+fn unguard_raw(raw: &[u8]) -> Cow<'_, [u8]> {
+    let at = raw
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(raw.len());
+    let next = raw.get(at + 1).copied().map(char::from);
+    if raw.get(at) == Some(&b'\'') && next.is_some_and(|c| c == GUARD || FORMULA_START.contains(&c))
+    {
+        let mut out = raw[..at].to_vec();
+        out.extend_from_slice(&raw[at + 1..]);
+        Cow::Owned(out)
+    } else {
+        Cow::Borrowed(raw)
+    }
+}
+
+/// Why a file with problems has no annotated copy.
+#[derive(Debug, thiserror::Error)]
+pub enum AnnotateError {
+    /// The file cannot be read row by row (broken JSON, a row over the reader's limits, an empty
+    /// file): the treasurer fixes what the report says first.
+    #[error("{file}: not annotated: {reason}")]
+    Unreadable { file: String, reason: String },
+    #[error("{file}: cannot read: {source}")]
+    Read { file: String, source: io::Error },
+    #[error("{path}: cannot write the annotated copy: {source}")]
+    Write { path: String, source: io::Error },
+    /// `--annotate DIR` names a directory that cannot take the copies.
+    #[error("{0}")]
+    Directory(String),
+}
+
+/// One annotated copy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Annotated {
+    /// The source file, as diagnostics name it.
+    pub source: String,
+    #[serde(serialize_with = "table_stem")]
+    pub table: Table,
+    /// The copy's file name in a bundle: `members.csv` whatever the source was called.
+    pub name: String,
+    /// Data rows written.
+    pub rows: u64,
+    pub rows_with_problems: u64,
+    /// Problems of the file as a whole (a missing column, an unknown one): in the report, not in
+    /// a row.
+    pub file_problems: u64,
+    /// The source was JSON and the copy is CSV.
+    pub from_json: bool,
+}
+
+fn table_stem<S: serde::Serializer>(table: &Table, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(table.stem())
+}
+
+/// The copy's name in a bundle: `members.csv`, `capital_accounts.csv`, ….
+pub fn annotated_name(table: Table) -> String {
+    format!("{}.csv", table.stem())
+}
+
+/// Whether `diagnostics` hold a problem (an error or a warning) of `file`.
+pub fn has_problems(file: &SourceFile, diagnostics: &[Diagnostic]) -> bool {
+    diagnostics
+        .iter()
+        .any(|d| d.file == file.display && d.severity >= Severity::Warning)
+}
+
+/// Writes the annotated copy of `file` (read from disk) to `out`.
+pub fn annotate_file(
+    file: &SourceFile,
+    diagnostics: &[Diagnostic],
+    out: &mut dyn Write,
+) -> Result<Annotated, AnnotateError> {
+    annotate_from(file, &Input::Path(&file.path), diagnostics, out)
+}
+
+/// The annotated copy of `file` whose contents are `bytes` (an uploaded file; the path is only
+/// used in diagnostics).
+pub fn annotate_bytes(
+    file: &SourceFile,
+    bytes: &[u8],
+    diagnostics: &[Diagnostic],
+) -> Result<(Annotated, Vec<u8>), AnnotateError> {
+    let mut out = Vec::new();
+    let annotated = annotate_from(file, &Input::Bytes(bytes), diagnostics, &mut out)?;
+    Ok((annotated, out))
+}
+
+/// Where a file's bytes come from; JSON is read twice (its columns, then its rows).
+enum Input<'a> {
+    Path(&'a Path),
+    Bytes(&'a [u8]),
+}
+
+impl Input<'_> {
+    fn open(&self) -> io::Result<Box<dyn BufRead + Send + '_>> {
+        Ok(match self {
+            Input::Path(path) => Box::new(BufReader::with_capacity(1 << 16, File::open(path)?)),
+            Input::Bytes(bytes) => Box::new(Cursor::new(*bytes)),
+        })
+    }
+
+    /// The CSV reader takes an input it owns: a file, or a copy of the bytes.
+    fn open_owned(&self) -> io::Result<Box<dyn BufRead + Send>> {
+        Ok(match self {
+            Input::Path(path) => Box::new(BufReader::with_capacity(1 << 16, File::open(path)?)),
+            Input::Bytes(bytes) => Box::new(Cursor::new(bytes.to_vec())),
+        })
+    }
+}
+
+fn annotate_from(
+    file: &SourceFile,
+    input: &Input<'_>,
+    diagnostics: &[Diagnostic],
+    out: &mut dyn Write,
+) -> Result<Annotated, AnnotateError> {
+    let problems = RowProblems::of(file, diagnostics);
+    let mut annotated = Annotated {
+        source: file.display.clone(),
+        table: file.table,
+        name: annotated_name(file.table),
+        rows: 0,
+        rows_with_problems: 0,
+        file_problems: 0,
+        from_json: file.format != Format::Csv,
+    };
+    let read_err = |source| AnnotateError::Read {
+        file: file.display.clone(),
+        source,
+    };
+    let mut writer = RowWriter {
+        out,
+        problems,
+        annotated: &mut annotated,
+    };
+    match file.format {
+        Format::Csv => csv_copy(file, input.open_owned().map_err(read_err)?, &mut writer),
+        Format::Json | Format::JsonLines => json_copy(file, input, &mut writer),
+    }
+    .map_err(|e| match e {
+        Failure::Read(source) => read_err(source),
+        Failure::Write(source) => AnnotateError::Write {
+            path: annotated_name(file.table),
+            source,
+        },
+        Failure::Unreadable(reason) => AnnotateError::Unreadable {
+            file: file.display.clone(),
+            reason,
+        },
+    })?;
+    Ok(annotated)
+}
+
+enum Failure {
+    Read(io::Error),
+    Write(io::Error),
+    Unreadable(String),
+}
+
+/// Each problem of a file by the line the reader gave it.
+struct RowProblems<'d> {
+    by_line: BTreeMap<u64, Vec<&'d Diagnostic>>,
+    /// Problems with no line: the file as a whole.
+    without_line: u64,
+}
+
+impl<'d> RowProblems<'d> {
+    fn of(file: &SourceFile, diagnostics: &'d [Diagnostic]) -> RowProblems<'d> {
+        let mut by_line: BTreeMap<u64, Vec<&Diagnostic>> = BTreeMap::new();
+        let mut without_line = 0;
+        for d in diagnostics
+            .iter()
+            .filter(|d| d.file == file.display && d.severity >= Severity::Warning)
+        {
+            match d.line {
+                Some(line) => by_line.entry(line).or_default().push(d),
+                None => without_line += 1,
+            }
+        }
+        RowProblems {
+            by_line,
+            without_line,
+        }
+    }
+
+    /// The problems reported on lines `from..to` (a record and the lines it spans), as the two
+    /// cells of the row; `None` if there are none.
+    fn cells(&self, from: u64, to: u64) -> Option<(String, String)> {
+        let found: Vec<&Diagnostic> = self
+            .by_line
+            .range(from..to.max(from))
+            .flat_map(|(_, ds)| ds.iter().copied())
+            .collect();
+        if found.is_empty() {
+            return None;
+        }
+        let column = |d: &Diagnostic| d.column.clone().unwrap_or_else(|| "row".to_string());
+        let problems: Vec<String> = found
+            .iter()
+            .map(|d| {
+                let severity = match d.severity {
+                    Severity::Error => "",
+                    Severity::Warning | Severity::Note => "warning: ",
+                };
+                one_line(&format!("{}: {severity}{}", column(d), d.message))
+            })
+            .collect();
+        let mut seen = HashSet::new();
+        let hints: Vec<String> = found
+            .iter()
+            .filter_map(|d| Some(one_line(&format!("{}: {}", column(d), d.hint.as_ref()?))))
+            .filter(|h| seen.insert(h.clone()))
+            .collect();
+        Some((problems.join(JOIN), hints.join(JOIN)))
+    }
+
+    fn count(&self, from: u64, to: u64) -> u64 {
+        self.by_line
+            .range(from..to.max(from))
+            .map(|(_, ds)| ds.len() as u64)
+            .sum()
+    }
+}
+
+/// Text on one line: a line break in a cell would shift the lines of every later row.
+fn one_line(text: &str) -> String {
+    text.replace(['\r', '\n'], " ")
+}
+
+/// Writes the rows of a copy: the two leading cells, then the fields, each guarded and quoted.
+struct RowWriter<'a, 'd> {
+    out: &'a mut dyn Write,
+    problems: RowProblems<'d>,
+    annotated: &'a mut Annotated,
+}
+
+impl RowWriter<'_, '_> {
+    fn header<'f>(
+        &mut self,
+        names: impl Iterator<Item = &'f [u8]>,
+        crlf: bool,
+    ) -> Result<(), Failure> {
+        let names = [PROBLEMS_COLUMN.as_bytes(), HINTS_COLUMN.as_bytes()]
+            .into_iter()
+            .chain(names);
+        // A UTF-8 byte order mark: without it Excel reads a CSV file in the machine's legacy
+        // code page and shows `é` as `Ã©`; LibreOffice, Google Sheets and the reader accept it.
+        self.out
+            .write_all(b"\xEF\xBB\xBF")
+            .map_err(Failure::Write)?;
+        self.fields(names, crlf)
+    }
+
+    /// A data row whose problems were reported on lines `from..to`.
+    fn row<'f>(
+        &mut self,
+        from: u64,
+        to: u64,
+        fields: impl Iterator<Item = &'f [u8]>,
+        crlf: bool,
+    ) -> Result<(), Failure> {
+        let (problems, hints) = match self.problems.cells(from, to) {
+            Some(cells) => {
+                self.annotated.rows_with_problems += 1;
+                cells
+            }
+            None => (String::new(), String::new()),
+        };
+        self.annotated.rows += 1;
+        for cell in [&problems, &hints] {
+            write_field(self.out, &guard(cell.as_bytes())).map_err(Failure::Write)?;
+            self.out.write_all(b",").map_err(Failure::Write)?;
+        }
+        self.fields(fields, crlf)
+    }
+
+    fn fields<'f>(
+        &mut self,
+        fields: impl Iterator<Item = &'f [u8]>,
+        crlf: bool,
+    ) -> Result<(), Failure> {
+        for (i, field) in fields.enumerate() {
+            if i > 0 {
+                self.out.write_all(b",").map_err(Failure::Write)?;
+            }
+            write_field(self.out, &guard(field)).map_err(Failure::Write)?;
+        }
+        self.end(crlf)
+    }
+
+    fn end(&mut self, crlf: bool) -> Result<(), Failure> {
+        let end: &[u8] = if crlf { b"\r\n" } else { b"\n" };
+        self.out.write_all(end).map_err(Failure::Write)
+    }
+
+    fn raw(&mut self, bytes: &[u8]) -> Result<(), Failure> {
+        self.out.write_all(bytes).map_err(Failure::Write)
+    }
+}
+
+/// One CSV field, in double quotes when it holds a comma, a quote or a line break.
+fn write_field(out: &mut dyn Write, field: &[u8]) -> io::Result<()> {
+    if !field
+        .iter()
+        .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
+    {
+        return out.write_all(field);
+    }
+    out.write_all(b"\"")?;
+    for part in field.split_inclusive(|&b| b == b'"') {
+        out.write_all(part)?;
+        if part.last() == Some(&b'"') {
+            out.write_all(b"\"")?;
+        }
+    }
+    out.write_all(b"\"")
+}
+
+/// One record of a CSV file as the reader sees it: the line it gave it, and its fields.
+struct CsvRecord {
+    line: u64,
+    fields: Vec<Vec<u8>>,
+}
+
+impl CsvRecord {
+    /// A line with nothing but white space, which the reader skips.
+    fn blank(&self) -> bool {
+        self.fields.len() == 1 && self.fields[0].iter().all(u8::is_ascii_whitespace)
+    }
+}
+
+fn next_csv(raw: &mut RawCsv, header: bool) -> Result<Option<CsvRecord>, Failure> {
+    let read = if header {
+        raw.read_header()
+    } else {
+        raw.read()
+    };
+    match read {
+        Raw::Record(line) => Ok(Some(CsvRecord {
+            line,
+            fields: raw.fields().map(<[u8]>::to_vec).collect(),
+        })),
+        Raw::End => Ok(None),
+        Raw::Error(e) => Err(Failure::Read(e)),
+        Raw::Overflow(line, _) => Err(Failure::Unreadable(format!(
+            "line {line} is longer than the reader's limits; fix that line first"
+        ))),
+    }
+}
+
+/// The annotated copy of a CSV file. Lines stay where they were: a record is written on as many
+/// lines as the reader counted for it (blank lines before it included), so every row of the copy
+/// is reported on the same line as in the original.
+fn csv_copy(
+    file: &SourceFile,
+    input: Box<dyn BufRead + Send>,
+    w: &mut RowWriter<'_, '_>,
+) -> Result<(), Failure> {
+    let mut raw = RawCsv::new(input);
+    let Some(mut header) = next_csv(&mut raw, true)? else {
+        return Err(Failure::Unreadable(format!(
+            "the file is empty; a {} file starts with its header",
+            file.table.stem()
+        )));
+    };
+    if let Some(first) = header.fields.first_mut()
+        && first.starts_with(b"\xEF\xBB\xBF")
+    {
+        first.drain(..3);
+    }
+    // An annotated copy annotated again: its old `_problems` and `_hints` give way to new ones.
+    let dropped: Vec<bool> = header
+        .fields
+        .iter()
+        .map(|f| std::str::from_utf8(f).is_ok_and(|name| is_annotation_column(name.trim())))
+        .collect();
+    let kept = |fields: &Vec<Vec<u8>>| -> Vec<Vec<u8>> {
+        fields
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !dropped.get(*i).copied().unwrap_or(false))
+            .map(|(_, f)| unguard_raw(f).into_owned())
+            .collect()
+    };
+    let mut pending = header;
+    let mut is_header = true;
+    loop {
+        let next = next_csv(&mut raw, false)?;
+        let next_line = next.as_ref().map(|r| r.line);
+        let mut fields = kept(&pending.fields);
+        if pending.blank() {
+            fields = pending.fields.clone();
+        }
+        // A CRLF file: csv-core ends the record at `\n` and leaves the `\r` in the last field.
+        let crlf = fields.last_mut().is_some_and(|last| {
+            let crlf = last.last() == Some(&b'\r');
+            if crlf {
+                last.pop();
+            }
+            crlf
+        });
+        if let Some(next_line) = next_line {
+            // The lines the reader counted for this record that its fields do not hold: blank
+            // lines before it (and line breaks in dropped `_problems` cells).
+            let inner: u64 = fields
+                .iter()
+                .map(|f| f.iter().filter(|&&b| b == b'\n').count() as u64)
+                .sum();
+            let blanks = next_line
+                .saturating_sub(pending.line)
+                .saturating_sub(inner + 1);
+            for _ in 0..blanks {
+                w.raw(b"\n")?;
+            }
+        }
+        let to = next_line.unwrap_or(u64::MAX);
+        if is_header {
+            // Problems on the header's lines are about the file as a whole.
+            w.annotated.file_problems = w.problems.count(0, to) + w.problems.without_line;
+            w.header(fields.iter().map(Vec::as_slice), crlf)?;
+        } else if pending.blank() {
+            w.raw(&fields.concat())?;
+            w.end(crlf)?;
+        } else {
+            w.row(pending.line, to, fields.iter().map(Vec::as_slice), crlf)?;
+        }
+        is_header = false;
+        match next {
+            Some(record) => pending = record,
+            None => return Ok(()),
+        }
+    }
+}
+
+/// One JSON record: the line the reader gives it, and its keys and values in order.
+struct JsonRecord {
+    line: u64,
+    object: Map<String, Value>,
+}
+
+/// The records of a `.json` or `.jsonl` file, on the lines the reader gives them.
+fn json_records(
+    file: &SourceFile,
+    input: &Input<'_>,
+    each: &mut dyn FnMut(JsonRecord) -> Result<(), Failure>,
+) -> Result<(), Failure> {
+    let not_json = |line: u64, what: &dyn std::fmt::Display| {
+        Failure::Unreadable(format!("line {line}: {what}; fix the JSON first"))
+    };
+    let mut reader = input.open().map_err(Failure::Read)?;
+    if file.format == Format::JsonLines {
+        let mut line = 0u64;
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            let limit = u64::try_from(MAX_RECORD_BYTES).unwrap_or(u64::MAX) + 1;
+            let read = reader
+                .as_mut()
+                .take(limit)
+                .read_until(b'\n', &mut buf)
+                .map_err(Failure::Read)?;
+            if read == 0 {
+                return Ok(());
+            }
+            line += 1;
+            if buf.len() > MAX_RECORD_BYTES {
+                return Err(not_json(line, &"the line is longer than one record may be"));
+            }
+            let text = if line == 1 {
+                buf.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&buf)
+            } else {
+                &buf[..]
+            };
+            if text.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let object = serde_json::from_slice::<Map<String, Value>>(text)
+                .map_err(|e| not_json(line, &e))?;
+            each(JsonRecord { line, object })?;
+        }
+    }
+    let mut bytes = Vec::new();
+    reader
+        .as_mut()
+        .take(MAX_JSON_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(Failure::Read)?;
+    if bytes.len() as u64 > MAX_JSON_FILE_BYTES {
+        return Err(Failure::Unreadable(
+            "the file is larger than a .json file may be; write it as .jsonl".into(),
+        ));
+    }
+    let Ok(text) = std::str::from_utf8(&bytes) else {
+        return Err(Failure::Unreadable("the file is not valid UTF-8".into()));
+    };
+    let body = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let offset = text.len() - body.len();
+    let ws = |t: &str, p: usize| {
+        p + t[p..]
+            .find(|c: char| !c.is_ascii_whitespace())
+            .unwrap_or(t.len() - p)
+    };
+    let mut pos = ws(text, offset);
+    let array = text[pos..].starts_with('[');
+    pos += usize::from(array);
+    let (mut line, mut counted) = (1u64, 0usize);
+    let mut records = 0u64;
+    loop {
+        pos = ws(text, pos);
+        if array && text[pos..].starts_with(',') && records > 0 {
+            pos = ws(text, pos + 1);
+        }
+        line += text[counted..pos].matches('\n').count() as u64;
+        counted = pos;
+        if pos >= text.len() {
+            return if array {
+                Err(not_json(line, &"the JSON array is not closed"))
+            } else {
+                Ok(())
+            };
+        }
+        if array && text[pos..].starts_with(']') {
+            return Ok(());
+        }
+        let mut stream =
+            serde_json::Deserializer::from_str(&text[pos..]).into_iter::<Map<String, Value>>();
+        match stream.next() {
+            Some(Ok(object)) => each(JsonRecord { line, object })?,
+            Some(Err(e)) => return Err(not_json(line, &e)),
+            None => return Ok(()),
+        }
+        pos += stream.byte_offset();
+        records += 1;
+    }
+}
+
+/// A JSON value as the text a CSV cell holds: strings as they are, numbers as written, `null`
+/// as nothing, anything else as its JSON text (the report already calls it an error).
+fn cell_text(value: &Value) -> Cow<'_, str> {
+    match value {
+        Value::String(s) => Cow::Borrowed(s),
+        Value::Null => Cow::Borrowed(""),
+        other => Cow::Owned(other.to_string()),
+    }
+}
+
+/// The annotated copy of a JSON file, as CSV: a spreadsheet does not open JSON. Its columns are
+/// the table's, in the usual order, then the file's unknown keys (so a misspelt one can be
+/// renamed in the header); each record is one row. Lines are the CSV file's own: the treasurer
+/// edits the copy, and the next run reports lines of the copy.
+fn json_copy(
+    file: &SourceFile,
+    input: &Input<'_>,
+    w: &mut RowWriter<'_, '_>,
+) -> Result<(), Failure> {
+    let known: Vec<&str> = file.table.columns().iter().map(|c| c.name).collect();
+    let mut unknown: Vec<String> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    json_records(file, input, &mut |record| {
+        for key in record.object.keys() {
+            let key = key.trim();
+            if !known.contains(&key)
+                && !is_annotation_column(key)
+                && unknown.len() < MAX_COLUMNS
+                && seen.insert(key.to_string())
+            {
+                unknown.push(key.to_string());
+            }
+        }
+        Ok(())
+    })?;
+    let columns: Vec<&str> = known
+        .iter()
+        .copied()
+        .chain(unknown.iter().map(String::as_str))
+        .collect();
+    w.header(columns.iter().map(|c| c.as_bytes()), false)?;
+    let mut pending: Option<JsonRecord> = None;
+    let mut first_line = None;
+    let emit = |w: &mut RowWriter<'_, '_>, record: &JsonRecord, to: u64| {
+        // The reader trims keys; the last of repeated keys wins, as here.
+        let mut values: Vec<Cow<'_, str>> = vec![Cow::Borrowed(""); columns.len()];
+        for (key, value) in &record.object {
+            if let Some(i) = columns.iter().position(|c| *c == key.trim()) {
+                values[i] = cell_text(value);
+            }
+        }
+        w.row(record.line, to, values.iter().map(|v| v.as_bytes()), false)
+    };
+    json_records(file, input, &mut |record| {
+        first_line.get_or_insert(record.line);
+        if let Some(before) = pending.take() {
+            emit(w, &before, record.line)?;
+        }
+        pending = Some(record);
+        Ok(())
+    })?;
+    if let Some(last) = pending {
+        emit(w, &last, u64::MAX)?;
+    }
+    // Problems before the first record are about the file as a whole.
+    w.annotated.file_problems =
+        w.problems.count(0, first_line.unwrap_or(u64::MAX)) + w.problems.without_line;
+    Ok(())
+}
+
+/// What happened to each source file in `--annotate DIR`.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Outcome {
+    /// An annotated copy was written.
+    Annotated {
+        #[serde(flatten)]
+        annotated: Annotated,
+        path: String,
+    },
+    /// The file had no problems; copied as it is, so the directory is a whole bundle.
+    Copied { source: String, path: String },
+    /// The file has problems but could not be read row by row; the report says why.
+    NotAnnotated { source: String, reason: String },
+}
+
+/// The outcome of [`write_dir`].
+#[derive(Clone, Debug, Serialize)]
+pub struct Annotation {
+    pub dir: String,
+    pub files: Vec<Outcome>,
+}
+
+/// The names a bundle's files may have in a directory (see [`crate::source::Bundle::discover`]).
+fn bundle_names() -> impl Iterator<Item = String> {
+    Table::ALL.into_iter().flat_map(|table| {
+        ["csv", "json", "jsonl", "ndjson"]
+            .into_iter()
+            .map(move |ext| format!("{}.{ext}", table.stem()))
+    })
+}
+
+/// Checks, before anything is read, that `dir` can take the copies: it is a new or existing
+/// directory holding no bundle file, so nothing a treasurer is working on is overwritten (and no
+/// source file, when `dir` is the bundle itself).
+pub fn check_dir(dir: &Path) -> Result<(), AnnotateError> {
+    let shown = dir.display();
+    if dir.exists() && !dir.is_dir() {
+        return Err(AnnotateError::Directory(format!(
+            "--annotate {shown}: not a directory"
+        )));
+    }
+    if let Some(existing) = bundle_names().find(|name| dir.join(name).exists()) {
+        return Err(AnnotateError::Directory(format!(
+            "--annotate {shown}: the directory already holds {existing}; give a new directory (an annotated copy is never written over a file)"
+        )));
+    }
+    Ok(())
+}
+
+/// Writes into `dir` an annotated copy of each file with problems, and a plain copy of each
+/// other file, so that `dir` is a bundle that `migrate` and `validate-source` take as it is. Each
+/// file is written under a temporary name and renamed, owner-only (the copies hold the same
+/// personal data as the sources).
+pub fn write_dir(
+    files: &[SourceFile],
+    diagnostics: &[Diagnostic],
+    dir: &Path,
+) -> Result<Annotation, AnnotateError> {
+    check_dir(dir)?;
+    let dir_err = |source: io::Error| AnnotateError::Write {
+        path: dir.display().to_string(),
+        source,
+    };
+    fs::create_dir_all(dir).map_err(dir_err)?;
+    let mut ordered: Vec<&SourceFile> = files.iter().collect();
+    ordered.sort_by_key(|f| f.table);
+    let mut outcomes = Vec::new();
+    for file in ordered {
+        let outcome = if has_problems(file, diagnostics) {
+            let name = annotated_name(file.table);
+            let path = dir.join(&name);
+            let written = write_new(&path, |out| annotate_file(file, diagnostics, out));
+            match written {
+                Ok(annotated) => Outcome::Annotated {
+                    annotated,
+                    path: path.display().to_string(),
+                },
+                Err(AnnotateError::Unreadable { reason, .. }) => {
+                    outcomes.push(Outcome::NotAnnotated {
+                        source: file.display.clone(),
+                        reason,
+                    });
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+        } else {
+            let ext = match file.format {
+                Format::Csv => "csv",
+                Format::Json => "json",
+                Format::JsonLines => "jsonl",
+            };
+            let name = format!("{}.{ext}", file.table.stem());
+            let path = dir.join(&name);
+            write_new(&path, |out| {
+                let mut source = File::open(&file.path).map_err(|source| AnnotateError::Read {
+                    file: file.display.clone(),
+                    source,
+                })?;
+                io::copy(&mut source, out).map_err(|source| AnnotateError::Write {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                Ok(())
+            })?;
+            Outcome::Copied {
+                source: file.display.clone(),
+                path: path.display().to_string(),
+            }
+        };
+        outcomes.push(outcome);
+    }
+    Ok(Annotation {
+        dir: dir.display().to_string(),
+        files: outcomes,
+    })
+}
+
+/// Writes `path` through `fill` under a temporary name, then renames it into place; on failure
+/// the temporary file is removed.
+fn write_new<T>(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> Result<T, AnnotateError>,
+) -> Result<T, AnnotateError> {
+    let write_err = |source| AnnotateError::Write {
+        path: path.display().to_string(),
+        source,
+    };
+    let mut temporary = PathBuf::from(path);
+    temporary.set_file_name(format!(
+        ".{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("copy")
+    ));
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let file = options.open(&temporary).map_err(write_err)?;
+    let mut out = io::BufWriter::new(file);
+    let result = fill(&mut out).and_then(|value| {
+        let file = out.into_inner().map_err(|e| write_err(e.into_error()))?;
+        file.sync_all().map_err(write_err)?;
+        fs::rename(&temporary, path).map_err(write_err)?;
+        Ok(value)
+    });
+    if result.is_err() {
+        let _ = fs::remove_file(&temporary);
+    }
+    result
+}
+
+impl Annotation {
+    /// What was written, for a person: after the validation report.
+    pub fn human(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = String::new();
+        let annotated = self
+            .files
+            .iter()
+            .filter(|o| matches!(o, Outcome::Annotated { .. }))
+            .count();
+        let _ = writeln!(
+            out,
+            "✎ Annotated copies in {}: open them in a spreadsheet, filter on {PROBLEMS_COLUMN}, fix the cells, save as CSV, and run again on {}",
+            self.dir, self.dir
+        );
+        for outcome in &self.files {
+            let _ = match outcome {
+                Outcome::Annotated { annotated, path } => writeln!(
+                    out,
+                    "  {path}: {} of {} row(s) with problems{}{}",
+                    annotated.rows_with_problems,
+                    annotated.rows,
+                    if annotated.file_problems > 0 {
+                        format!(
+                            ", and {} problem(s) of the file as a whole (see above)",
+                            annotated.file_problems
+                        )
+                    } else {
+                        String::new()
+                    },
+                    if annotated.from_json {
+                        format!(" (from {}, written as CSV)", annotated.source)
+                    } else {
+                        String::new()
+                    },
+                ),
+                Outcome::Copied { source, path } => {
+                    writeln!(out, "  {path}: copied from {source} (no problems)")
+                }
+                Outcome::NotAnnotated { source, reason } => {
+                    writeln!(out, "  {source}: not annotated: {reason}")
+                }
+            };
+        }
+        if annotated == 0 {
+            let _ = writeln!(
+                out,
+                "  (no file could be annotated; fix what the report says first)"
+            );
+        }
+        out
+    }
+
+    /// The same, as the `annotated` member of the validation document.
+    pub fn json(&self) -> Value {
+        json!(self)
+    }
+}
