@@ -80,34 +80,39 @@ pub fn unguard(value: &str) -> &str {
 
 /// `raw` (a field as the file holds it) as it is written in an annotated file: with a `'` in
 /// front when a spreadsheet would run it as a formula, or when [`unguard`] would otherwise take a
-/// `'` of its own away.
+/// `'` of its own away. White space before such a value is dropped (the reader trims it anyway),
+/// and so is white space holding a tab or a carriage return, which some spreadsheets also take
+/// for the start of a formula.
 pub fn guard(raw: &[u8]) -> Cow<'_, [u8]> {
-    // Leading spaces do not stop every spreadsheet from seeing a formula; the reader trims them.
-    let start = raw.iter().position(|&b| b != b' ').unwrap_or(raw.len());
-    let rest = &raw[start..];
-    let blank = match std::str::from_utf8(raw) {
-        Ok(text) => text.trim().is_empty(),
-        Err(_) => raw.trim_ascii().is_empty(),
+    let rest = &raw[leading_space(raw)..];
+    let second = rest.get(1).copied().map(char::from);
+    let needed = match rest.first().copied().map(char::from) {
+        None => false,
+        Some('+' | '-') => !is_plain_number(rest.trim_ascii_end()),
+        Some('=' | '@') => true,
+        Some(GUARD) => second.is_some_and(|c| c == GUARD || FORMULA_START.contains(&c)),
+        Some(_) => false,
     };
-    let first = rest.first().copied().map(char::from);
-    let needed = !blank
-        && match first {
-            Some('+' | '-') => !is_plain_number(raw.trim_ascii()),
-            Some(c) if FORMULA_START.contains(&c) => true,
-            Some(GUARD) => rest
-                .get(1)
-                .copied()
-                .map(char::from)
-                .is_some_and(|c| c == GUARD || FORMULA_START.contains(&c)),
-            _ => false,
-        };
     if needed {
         let mut out = Vec::with_capacity(rest.len() + 1);
         out.push(b'\'');
         out.extend_from_slice(rest);
         Cow::Owned(out)
+    } else if raw[..raw.len() - rest.len()]
+        .iter()
+        .any(|&b| b == b'\t' || b == b'\r')
+    {
+        Cow::Borrowed(rest)
     } else {
         Cow::Borrowed(raw)
+    }
+}
+
+/// The length of the white space the reader trims from the start of `raw`.
+fn leading_space(raw: &[u8]) -> usize {
+    match std::str::from_utf8(raw) {
+        Ok(text) => text.len() - text.trim_start().len(),
+        Err(_) => raw.len() - raw.trim_ascii_start().len(),
     }
 }
 
@@ -126,19 +131,15 @@ fn is_plain_number(text: &[u8]) -> bool {
         && fraction.is_none_or(|f| !f.is_empty() && f.iter().all(u8::is_ascii_digit))
 }
 
-/// A raw field of a file that may itself be an annotated copy, without its guard: what [`guard`]
+/// A raw field of a file that is itself an annotated copy, without its guard: what [`guard`]
 /// starts from, so annotating an annotated file adds no second `'`.
 fn unguard_raw(raw: &[u8]) -> Cow<'_, [u8]> {
-    let at = raw
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(raw.len());
-    let next = raw.get(at + 1).copied().map(char::from);
-    if raw.get(at) == Some(&b'\'') && next.is_some_and(|c| c == GUARD || FORMULA_START.contains(&c))
+    let rest = &raw[leading_space(raw)..];
+    let second = rest.get(1).copied().map(char::from);
+    if rest.first() == Some(&b'\'')
+        && second.is_some_and(|c| c == GUARD || FORMULA_START.contains(&c))
     {
-        let mut out = raw[..at].to_vec();
-        out.extend_from_slice(&raw[at + 1..]);
-        Cow::Owned(out)
+        Cow::Borrowed(&rest[1..])
     } else {
         Cow::Borrowed(raw)
     }
@@ -505,12 +506,19 @@ fn csv_copy(
         .iter()
         .map(|f| std::str::from_utf8(f).is_ok_and(|name| is_annotation_column(name.trim())))
         .collect();
+    let annotated_source = dropped.contains(&true);
     let kept = |fields: &Vec<Vec<u8>>| -> Vec<Vec<u8>> {
         fields
             .iter()
             .enumerate()
             .filter(|(i, _)| !dropped.get(*i).copied().unwrap_or(false))
-            .map(|(_, f)| unguard_raw(f).into_owned())
+            .map(|(_, f)| {
+                if annotated_source {
+                    unguard_raw(f).into_owned()
+                } else {
+                    f.clone()
+                }
+            })
             .collect()
     };
     let mut pending = header;
@@ -946,5 +954,166 @@ impl Annotation {
     /// The same, as the `annotated` member of the validation document.
     pub fn json(&self) -> Value {
         json!(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnostic::Diagnostics;
+    use crate::source::Reader;
+
+    const HEADER: &str = "email,display_name,role,status,joined_at\n";
+
+    fn members() -> SourceFile {
+        SourceFile::new("members.csv", Table::Members)
+    }
+
+    /// The display name the reader gives for the one data row of `bytes`.
+    fn display_name(bytes: &[u8]) -> Option<String> {
+        let mut diags = Diagnostics::default();
+        let mut reader = Reader::from_bytes(&members(), bytes.to_vec(), &mut diags);
+        let record = reader.next_record(&mut diags)?;
+        record
+            .get(Table::Members.index("display_name"))
+            .map(str::to_string)
+    }
+
+    fn csv_field(value: &str) -> String {
+        format!("\"{}\"", value.replace('"', "\"\""))
+    }
+
+    fn annotated(bytes: &[u8]) -> Vec<u8> {
+        annotated_at(bytes, 2)
+    }
+
+    fn annotated_at(bytes: &[u8], line: u64) -> Vec<u8> {
+        let problem = Diagnostic::error("members.csv", "member.role", "invalid role")
+            .at(line)
+            .column("role");
+        match annotate_bytes(&members(), bytes, &[problem]) {
+            Ok((_, out)) => out,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// Every string of up to three characters from the ones that matter: the annotated copy
+    /// (and the copy of the copy) reads back as the same value, and no cell of it starts the way
+    /// a formula does.
+    #[test]
+    fn every_short_value_survives_the_round_trip() {
+        let alphabet = [
+            '=', '+', '-', '@', '\t', '\r', '\'', ' ', 'a', '1', '.', '"', ',', '\n', '\u{a0}',
+        ];
+        let mut values = vec![String::new()];
+        for len in 1..=3 {
+            let mut next = Vec::new();
+            for v in values.iter().filter(|v| v.chars().count() == len - 1) {
+                for c in alphabet {
+                    next.push(format!("{v}{c}"));
+                }
+            }
+            values.extend(next);
+        }
+        values.extend(["-12.50", "+3", "'-12.50", "''", "=1+2", "@SUM(A1)"].map(String::from));
+        for value in values {
+            let original = format!(
+                "{HEADER}a@example.org,{},member,active,2025-01-01\n",
+                csv_field(&value)
+            );
+            let want = display_name(original.as_bytes());
+            let once = annotated(original.as_bytes());
+            assert_eq!(
+                display_name(&once),
+                want,
+                "{value:?}: {}",
+                String::from_utf8_lossy(&once)
+            );
+            let twice = annotated(&once);
+            assert_eq!(twice, once, "{value:?}: annotating a copy again changes it");
+            let mut reader = csv::ReaderBuilder::new()
+                .has_headers(true)
+                .from_reader(&once[..]);
+            for record in reader.records() {
+                let record = record.unwrap_or_default();
+                for cell in &record {
+                    let start = cell.trim_start_matches(' ');
+                    let risky = !cell.trim().is_empty()
+                        && start.starts_with(FORMULA_START)
+                        && !is_plain_number(cell.trim().as_bytes());
+                    assert!(!risky, "{value:?}: cell {cell:?} would run as a formula");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn plain_numbers_are_left_alone_and_formulas_are_guarded() {
+        assert_eq!(&*guard(b"-12.50"), b"-12.50");
+        assert_eq!(&*guard(b"+3"), b"+3");
+        assert_eq!(&*guard(b"-12.50x"), b"'-12.50x");
+        assert_eq!(&*guard(b"=1+2"), b"'=1+2");
+        assert_eq!(&*guard(b"  @me"), b"'@me");
+        assert_eq!(&*guard(b"\tname"), b"name");
+        assert_eq!(&*guard(b"\n'=x"), b"''=x");
+        assert_eq!(&*guard(b"'=x"), b"''=x");
+        assert_eq!(&*guard(b"'quoted'"), b"'quoted'");
+        assert_eq!(unguard("'=1+2"), "=1+2");
+        assert_eq!(unguard("'quoted'"), "'quoted'");
+        assert_eq!(unguard("''=x"), "'=x");
+    }
+
+    #[test]
+    fn lines_blank_lines_and_crlf_stay_where_they_were() {
+        let original = "email,display_name,role,status,joined_at\r\n\r\n\na@example.org,\"two\r\nlines\",boss,active,2025-01-01\r\n\nb@example.org,B,member,active,2025-01-01\r\n";
+        // The reader gives the first record line 3: the blank lines before it count from the
+        // end of the line before (the `csv` crate's rule).
+        let copy = annotated_at(original.as_bytes(), 3);
+        let text = String::from_utf8_lossy(&copy);
+        assert!(
+            text.starts_with("\u{feff}_problems,_hints,email,"),
+            "{text}"
+        );
+        // The blank line before the last record is not kept: no line after it could move.
+        let lines = |bytes: &[u8]| -> Vec<u64> {
+            let mut diags = Diagnostics::default();
+            let mut reader = Reader::from_bytes(&members(), bytes.to_vec(), &mut diags);
+            std::iter::from_fn(|| reader.next_record(&mut diags).map(|r| r.line)).collect()
+        };
+        assert_eq!(lines(&copy), lines(original.as_bytes()));
+        assert!(text.contains("role: invalid role,"), "{text}");
+    }
+
+    #[test]
+    fn json_becomes_csv_with_the_tables_columns_and_its_unknown_keys() {
+        let file = SourceFile::new("members.jsonl", Table::Members);
+        let jsonl = "{\"email\": \"a@example.org\", \"display_name\": \"=A\", \"role\": \"boss\", \"status\": \"active\", \"joined_at\": \"2025-01-01\", \"colour\": 1.50}\n\n{\"email\": \"b@example.org\", \"display_name\": null, \"role\": \"member\", \"status\": \"active\", \"joined_at\": \"2025-01-01\"}\n";
+        let problem = Diagnostic::error(&file.display, "member.role", "invalid role")
+            .at(1)
+            .column("role");
+        let (annotated, bytes) = match annotate_bytes(&file, jsonl.as_bytes(), &[problem]) {
+            Ok(done) => done,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(annotated.rows, 2);
+        assert_eq!(annotated.rows_with_problems, 1);
+        assert!(annotated.from_json);
+        assert_eq!(
+            String::from_utf8_lossy(&bytes),
+            "\u{feff}_problems,_hints,email,display_name,ens_name,role,status,joined_at,colour\n\
+             role: invalid role,,a@example.org,'=A,,boss,active,2025-01-01,1.50\n\
+             ,,b@example.org,,,member,active,2025-01-01,\n"
+        );
+    }
+
+    #[test]
+    fn broken_json_is_not_annotated() {
+        let file = SourceFile::new("members.jsonl", Table::Members);
+        let problem = Diagnostic::error(&file.display, "file.json", "invalid JSON").at(1);
+        let got = annotate_bytes(&file, b"{\"email\": \n", &[problem]);
+        assert!(
+            matches!(got, Err(AnnotateError::Unreadable { .. })),
+            "{got:?}"
+        );
     }
 }
