@@ -3,12 +3,13 @@
 //! 4 file or I/O). `main` only calls [`main_with_args`].
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use jiff::Timestamp;
 
 use crate::allocate::{self, AllocateError, Weights};
+use crate::annotate;
 use crate::backup::{self, BackupError};
 use crate::domain::{self, PeriodStatus};
 use crate::import::{self, ImportError};
@@ -141,6 +142,11 @@ pub enum Command {
         no_backup: bool,
         #[command(flatten)]
         corrections: CorrectionArgs,
+        /// When validation fails, write into DIR (a new directory) an annotated copy of each file
+        /// with problems (`_problems` and `_hints` columns) and a copy of each other file: fix the
+        /// copies in a spreadsheet and run again on DIR.
+        #[arg(long, value_name = "DIR")]
+        annotate: Option<PathBuf>,
         #[command(flatten)]
         backup_dir: BackupDirArg,
         #[command(flatten)]
@@ -181,6 +187,11 @@ pub enum Command {
         /// periods file (optional)
         #[arg(long, value_name = "FILE")]
         periods: Option<PathBuf>,
+        /// When validation fails, write into DIR (a new directory) an annotated copy of each file
+        /// with problems (`_problems` and `_hints` columns) and a copy of each other file: fix the
+        /// copies in a spreadsheet and run again on DIR.
+        #[arg(long, value_name = "DIR")]
+        annotate: Option<PathBuf>,
     },
     /// Import one kind of record (guide steps 3–5).
     Import {
@@ -641,7 +652,9 @@ fn run(cli: &Cli, ui: &Ui) -> Result<i32, Failure> {
             capital_accounts,
             contributions,
             periods,
+            annotate,
         } => {
+            check_annotate_dir(annotate.as_deref())?;
             let files = match (
                 bundle.as_ref().or(workbook.as_ref()),
                 members,
@@ -668,24 +681,29 @@ fn run(cli: &Cli, ui: &Ui) -> Result<i32, Failure> {
                     ));
                 }
             };
-            validate_files(cli, ui, &files)
+            validate_files(cli, ui, &files, annotate.as_deref())
         }
         Command::Migrate {
             bundle,
             dry_run,
             no_backup,
             corrections,
+            annotate,
             ..
         } => {
+            check_annotate_dir(annotate.as_deref())?;
             let bundle = Bundle::discover(bundle)?;
             import_files(
                 cli,
                 ui,
                 &bundle.files,
                 "migrate".into(),
-                *dry_run,
-                *no_backup,
-                corrections.policy(),
+                Switches {
+                    dry_run: *dry_run,
+                    no_backup: *no_backup,
+                    corrections: corrections.policy(),
+                    annotate: annotate.as_deref(),
+                },
             )
         }
         Command::Import {
@@ -703,9 +721,12 @@ fn run(cli: &Cli, ui: &Ui) -> Result<i32, Failure> {
                 ui,
                 &[file],
                 command,
-                *dry_run,
-                *no_backup,
-                corrections.policy(),
+                Switches {
+                    dry_run: *dry_run,
+                    no_backup: *no_backup,
+                    corrections: corrections.policy(),
+                    annotate: None,
+                },
             )
         }
         Command::Verify { strict_balances } => {
@@ -962,7 +983,60 @@ fn write_stdout(bytes: &[u8]) -> Result<i32, Failure> {
     }
 }
 
-fn validate_files(cli: &Cli, ui: &Ui, files: &[SourceFile]) -> Result<i32, Failure> {
+/// `--annotate DIR` is checked before anything is read: a directory that cannot take the copies
+/// is a usage error, not a surprise after validation.
+fn check_annotate_dir(dir: Option<&Path>) -> Result<(), Failure> {
+    match dir {
+        Some(dir) => annotate::check_dir(dir).map_err(|e| usage(e.to_string())),
+        None => Ok(()),
+    }
+}
+
+/// Reports a failed validation; with `--annotate DIR`, writes the annotated copies first and
+/// lists them in the same report (one document in JSON).
+fn report_invalid(
+    ui: &Ui,
+    v: &validate::Validation,
+    files: &[SourceFile],
+    annotate_dir: Option<&Path>,
+) -> Result<i32, Failure> {
+    let annotation = annotate_dir
+        .map(|dir| annotate::write_dir(files, v.diagnostics.items(), dir))
+        .transpose();
+    match annotation {
+        Ok(annotation) => {
+            let mut human = report::validation_human(v);
+            if let Some(a) = &annotation {
+                human.push_str(&a.human());
+            }
+            ui.print_failure(&human, || {
+                let mut doc = report::validation_json(v);
+                if let Some(a) = &annotation {
+                    doc["annotated"] = a.json();
+                }
+                doc
+            });
+            Ok(EXIT_INVALID)
+        }
+        Err(e) => {
+            // The findings still matter; in JSON the one document is the error's.
+            if ui.format == Format::Human {
+                ui.print_failure(&report::validation_human(v), || serde_json::Value::Null);
+            }
+            Err(Failure {
+                code: EXIT_FILE,
+                message: e.to_string(),
+            })
+        }
+    }
+}
+
+fn validate_files(
+    cli: &Cli,
+    ui: &Ui,
+    files: &[SourceFile],
+    annotate_dir: Option<&Path>,
+) -> Result<i32, Failure> {
     for f in files {
         f.check_readable()?;
     }
@@ -982,16 +1056,33 @@ fn validate_files(cli: &Cli, ui: &Ui, files: &[SourceFile]) -> Result<i32, Failu
     };
     let v = validate::validate(files, &known)?;
     if v.ok() {
-        ui.print(&report::validation_human(&v), || {
-            report::validation_json(&v)
+        let mut human = report::validation_human(&v);
+        if let Some(dir) = annotate_dir {
+            human.push_str(&format!(
+                "✓ Nothing to annotate: no file has errors ({} not created)\n",
+                dir.display()
+            ));
+        }
+        ui.print(&human, || {
+            let mut doc = report::validation_json(&v);
+            if let Some(dir) = annotate_dir {
+                doc["annotated"] =
+                    serde_json::json!({"dir": dir.display().to_string(), "files": []});
+            }
+            doc
         });
         Ok(EXIT_OK)
     } else {
-        ui.print_failure(&report::validation_human(&v), || {
-            report::validation_json(&v)
-        });
-        Ok(EXIT_INVALID)
+        report_invalid(ui, &v, files, annotate_dir)
     }
+}
+
+/// How `migrate` and `import` were asked to run.
+struct Switches<'a> {
+    dry_run: bool,
+    no_backup: bool,
+    corrections: import::CorrectionPolicy,
+    annotate: Option<&'a Path>,
 }
 
 fn import_files(
@@ -999,10 +1090,14 @@ fn import_files(
     ui: &Ui,
     files: &[SourceFile],
     command: String,
-    dry_run: bool,
-    no_backup: bool,
-    corrections: import::CorrectionPolicy,
+    switches: Switches<'_>,
 ) -> Result<i32, Failure> {
+    let Switches {
+        dry_run,
+        no_backup,
+        corrections,
+        annotate: annotate_dir,
+    } = switches;
     if no_backup && !dry_run && !ui.quiet {
         eprintln!(
             "WARNING: --no-backup: no backup is taken before this import. If it goes wrong, only a backup you took yourself can restore the database."
@@ -1038,12 +1133,7 @@ fn import_files(
             });
             Ok(EXIT_OK)
         }
-        Err(ImportError::Invalid(v)) => {
-            ui.print_failure(&report::validation_human(&v), || {
-                report::validation_json(&v)
-            });
-            Ok(EXIT_INVALID)
-        }
+        Err(ImportError::Invalid(v)) => report_invalid(ui, &v, files, annotate_dir),
         Err(ImportError::Verification(v)) => {
             // One document per command: in JSON the verification report is the answer.
             ui.print_failure(&report::verify_human(&v, ui.verbose), || {

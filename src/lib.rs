@@ -10,6 +10,7 @@
 //! ```
 //!
 //! - [`source`] reads CSV / JSON / JSON-lines files and streams records with editor line numbers;
+//!   [`annotate`] writes copies of files with problems, annotated, for the fix-and-rerun loop;
 //! - [`validate`] applies the rules of SPEC §3 and yields typed rows ([`domain`], [`money`]);
 //! - [`plan`] classifies rows as insert / update / unchanged and keys contributions;
 //! - [`store`] is the one database abstraction with a PostgreSQL and a SQLite backend;
@@ -21,6 +22,7 @@
 //! - [`user`] names who ran the tool, for the run record.
 
 pub mod allocate;
+pub mod annotate;
 pub mod backup;
 pub mod balances;
 pub mod checksum;

@@ -11,6 +11,7 @@ mod common;
 mod harness;
 
 mod allocation;
+mod annotate;
 mod backup_verify;
 mod cli;
 mod conformance;
@@ -32,6 +33,7 @@ fn main() -> std::process::ExitCode {
         [
             harness::own_tests(),
             allocation::tests(),
+            annotate::tests(),
             backup_verify::tests(),
             cli::tests(),
             conformance::tests(),

@@ -17,7 +17,7 @@ use super::{MAX_COLUMNS, MAX_FIELD_BYTES, MAX_RECORD_BYTES};
 
 /// Which limit a record broke.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Overflow {
+pub(crate) enum Overflow {
     /// The field at this index (0-based) is longer than [`MAX_FIELD_BYTES`].
     Field(usize),
     /// The record is longer than [`MAX_RECORD_BYTES`].
@@ -28,7 +28,7 @@ pub(super) enum Overflow {
 
 /// The outcome of reading one record.
 #[derive(Debug)]
-pub(super) enum Raw {
+pub(crate) enum Raw {
     /// A record starting on this line; its fields are [`RawCsv::field`] `0..`[`RawCsv::len`].
     Record(u64),
     /// A record starting on this line broke a limit; it was read to its end and dropped.
@@ -48,7 +48,7 @@ thread_local! {
 const SCRATCH_BYTES: usize = 1 << 16;
 const SCRATCH_ENDS: usize = 256;
 
-pub(super) struct RawCsv {
+pub(crate) struct RawCsv {
     input: Box<dyn BufRead + Send>,
     core: csv_core::Reader,
     fields: Vec<u8>,
@@ -62,7 +62,7 @@ pub(super) struct RawCsv {
 }
 
 impl RawCsv {
-    pub(super) fn new(input: Box<dyn BufRead + Send>) -> RawCsv {
+    pub(crate) fn new(input: Box<dyn BufRead + Send>) -> RawCsv {
         // `Terminator::Any(b'\n')`: with the default CRLF handling the line count of a CRLF file
         // comes out one short; a stray `\r` left at the end of a value is trimmed like any space.
         let core = SPARE
@@ -86,12 +86,12 @@ impl RawCsv {
     }
 
     /// The number of fields of the last record read.
-    pub(super) fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.len
     }
 
     /// A field of the last record read, as raw bytes.
-    pub(super) fn field(&self, index: usize) -> &[u8] {
+    pub(crate) fn field(&self, index: usize) -> &[u8] {
         let (start, end) = self.range(index);
         &self.fields[start..end]
     }
@@ -113,18 +113,18 @@ impl RawCsv {
         }
     }
 
-    pub(super) fn fields(&self) -> impl Iterator<Item = &[u8]> {
+    pub(crate) fn fields(&self) -> impl Iterator<Item = &[u8]> {
         (0..self.len).map(|i| self.field(i))
     }
 
     /// Reads the next record; one that breaks a limit is read to its end and dropped.
-    pub(super) fn read(&mut self) -> Raw {
+    pub(crate) fn read(&mut self) -> Raw {
         self.read_record(true)
     }
 
     /// Reads the header: a header that breaks a limit ends the file there (nothing after it can
     /// be read as this table), so the rest is not scanned for its end.
-    pub(super) fn read_header(&mut self) -> Raw {
+    pub(crate) fn read_header(&mut self) -> Raw {
         let raw = self.read_record(false);
         if matches!(raw, Raw::Overflow(..)) {
             self.done = true;

@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
+use crate::annotate;
 use crate::diagnostic::{Diagnostic, Diagnostics, shown};
 
 use super::{Column, MAX_COLUMNS, MAX_LISTED_COLUMNS, Reader, SourceFile, Table};
@@ -21,6 +22,7 @@ impl Reader {
             Known(usize),
             Unknown(Option<&'static str>),
             Again,
+            Annotation,
         }
         let table = self.file.table;
         let columns = table.columns();
@@ -33,6 +35,7 @@ impl Reader {
         let seen: Vec<Seen> = names
             .iter()
             .map(|name| match columns.iter().position(|c| c.name == name) {
+                None if annotate::is_annotation_column(name) => Seen::Annotation,
                 Some(i) => {
                     times[i] += 1;
                     Seen::Known(i)
@@ -84,8 +87,11 @@ impl Reader {
                         ));
                     }
                 }
-                Seen::Again => mapping.push(None),
+                Seen::Again | Seen::Annotation => mapping.push(None),
             }
+        }
+        if names.iter().any(|n| annotate::is_annotation_column(n)) {
+            diags.push(annotate::ignored_columns_note(&self.file.display));
         }
         for (kind, group) in groups.iter().enumerate() {
             if grouped[kind] {

@@ -34,7 +34,7 @@ use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Cursor};
 use std::path::{Path, PathBuf};
 
-use self::csv::RawCsv;
+pub(crate) use self::csv::{Raw, RawCsv};
 use self::header::UnknownColumns;
 
 /// The longest value one field may hold, in bytes (1 MiB). A longer CSV field is usually an
@@ -510,6 +510,9 @@ enum Inner {
         mapping: Vec<Option<usize>>,
         /// The header's names, for diagnostics about a field of an unknown column.
         header: Vec<String>,
+        /// The file is an annotated copy (it has `_problems` or `_hints`): a value's formula
+        /// guard is removed as it is read ([`crate::annotate::unguard`]).
+        annotated: bool,
     },
     /// A `.json` file held in memory: an array of objects, or (`array: false`) objects one
     /// after another.

@@ -3,6 +3,7 @@
 
 use std::io::{self, BufRead};
 
+use crate::annotate;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 
 use super::csv::{Overflow, Raw, RawCsv};
@@ -206,10 +207,12 @@ impl Reader {
             }
         }
         let mapping = self.map_header(&names, 1, diags);
+        let annotated = names.iter().any(|n| annotate::is_annotation_column(n));
         self.inner = Inner::Csv {
             raw: Box::new(raw),
             mapping,
             header: names,
+            annotated,
         };
         Ok(())
     }
@@ -218,6 +221,7 @@ impl Reader {
             raw,
             mapping,
             header,
+            annotated,
         } = &mut self.inner
         else {
             return Step::End;
@@ -281,7 +285,10 @@ impl Reader {
                     split_char = true;
                     break;
                 };
-                let (from, to) = trim_bounds(value);
+                let (mut from, mut to) = trim_bounds(value);
+                if *annotated {
+                    (from, to) = unguard_bounds(value, from, to);
+                }
                 if from < to {
                     self.record.spans[col] = Some((start + from, start + to));
                 }
@@ -299,7 +306,10 @@ impl Reader {
             let field = raw.field(i);
             match std::str::from_utf8(field) {
                 Ok(s) => {
-                    let value = trim(s);
+                    let mut value = trim(s);
+                    if *annotated {
+                        value = annotate::unguard(value);
+                    }
                     if let Some(at) = field.iter().position(|&b| b == 0) {
                         let nul_line = line + count_newlines(&field[..at]);
                         diags.push(nul_error(file, nul_line, columns[col].name, value));
@@ -452,6 +462,18 @@ fn trim_bounds(s: &str) -> (usize, usize) {
         }
         _ => (start, end),
     }
+}
+
+/// [`annotate::unguard`] of `value[from..to]` (a trimmed span), as a span of `value`.
+fn unguard_bounds(value: &str, from: usize, to: usize) -> (usize, usize) {
+    let trimmed = &value[from..to];
+    let unguarded = annotate::unguard(trimmed);
+    if unguarded.len() == trimmed.len() {
+        return (from, to);
+    }
+    // `unguard` returns a suffix of its argument.
+    let start = from + trimmed.len() - unguarded.len();
+    (start, start + unguarded.len())
 }
 
 /// Whether `bytes` hold a NUL; branch-free, so it compiles to vector compares.
