@@ -2,7 +2,7 @@
 //! outcome to an exit code (0 ok, 1 invalid data or failed verification, 2 usage, 3 database,
 //! 4 file or I/O). `main` only calls [`main_with_args`].
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
@@ -15,6 +15,7 @@ use crate::import::{self, ImportError};
 use crate::manual;
 use crate::model::{Period, RunRecord};
 use crate::money::Money;
+use crate::progress::Progress;
 use crate::report;
 use crate::source::{Bundle, SourceError, SourceFile, Table};
 use crate::store::{self, DbUrl, Store, StoreError};
@@ -454,6 +455,11 @@ impl Ui {
         };
     }
 
+    /// Progress on standard error: human output only, not under `-q`, and only on a terminal.
+    fn progress(&self) -> Progress {
+        Progress::new(!self.quiet && self.format == Format::Human)
+    }
+
     /// Like [`Ui::print`], but shown under `-q` too: it reports why the command failed.
     fn print_failure(&self, human: &str, json: impl FnOnce() -> serde_json::Value) {
         let mut out = std::io::stdout().lock();
@@ -666,13 +672,15 @@ fn run(cli: &Cli, ui: &Ui) -> Result<i32, Failure> {
         }
         Command::Verify { strict_balances } => {
             let mut store = open_initialised(cli)?;
-            let report = verify::run(
-                store.as_mut(),
-                &verify::Options {
-                    strict_balances: *strict_balances,
-                    all_rows: ui.verbose || ui.format == Format::Json,
-                },
-            )?;
+            let report = ui.progress().phase("verifying", || {
+                verify::run(
+                    store.as_mut(),
+                    &verify::Options {
+                        strict_balances: *strict_balances,
+                        all_rows: ui.verbose || ui.format == Format::Json,
+                    },
+                )
+            })?;
             let human = report::verify_human(&report, ui.verbose);
             if report.failed() {
                 ui.print_failure(&human, || report::verify_json(&report));
@@ -685,10 +693,10 @@ fn run(cli: &Cli, ui: &Ui) -> Result<i32, Failure> {
         Command::Backup { output, .. } => {
             let mut store = open_initialised(cli)?;
             store.begin_write()?;
-            let taken = match output {
+            let taken = ui.progress().phase("writing the backup", || match output {
                 Some(path) => backup::take_to(store.as_mut(), path, Timestamp::now()),
                 None => backup::take(store.as_mut(), &cli.backup_dir, Timestamp::now()),
-            };
+            });
             store.rollback()?;
             let path = taken?;
             ui.print(
@@ -714,7 +722,9 @@ fn run(cli: &Cli, ui: &Ui) -> Result<i32, Failure> {
                 );
             }
             let safety_dir = (!*no_backup).then_some(cli.backup_dir.as_path());
-            let (manifest, safety) = backup::restore(store.as_mut(), file, safety_dir)?;
+            let (manifest, safety) = ui.progress().phase("restoring", || {
+                backup::restore(store.as_mut(), file, safety_dir)
+            })?;
             let mut human = String::new();
             if let Some(s) = &safety {
                 human.push_str(&format!(
@@ -908,7 +918,9 @@ fn validate_files(cli: &Cli, ui: &Ui, files: &[SourceFile]) -> Result<i32, Failu
             validate::KnownRefs::default()
         }
     };
-    let v = validate::validate(files, &known)?;
+    let v = ui.progress().phase("validating the source files", || {
+        validate::validate(files, &known)
+    })?;
     if v.ok() {
         ui.print(&report::validation_human(&v), || {
             report::validation_json(&v)
@@ -939,6 +951,24 @@ fn import_files(
     let url = url(cli)?;
     let new_sqlite =
         url.backend == store::Backend::Sqlite && !url.path.as_ref().is_some_and(|p| p.exists());
+    if new_sqlite && !dry_run {
+        // A new SQLite file is created only by a run that can write to it. A database that does
+        // not exist holds nothing the files could refer to, so validating them against nothing
+        // first is the run's own validation; invalid files then leave no database file, schema,
+        // run record or log behind (the report says everything there is to say).
+        for f in files {
+            f.check_readable()?;
+        }
+        let v = ui.progress().phase("validating the source files", || {
+            validate::validate(files, &validate::KnownRefs::default())
+        })?;
+        if !v.ok() {
+            ui.print_failure(&report::validation_human(&v), || {
+                report::validation_json(&v)
+            });
+            return Ok(EXIT_INVALID);
+        }
+    }
     let mut store: Box<dyn Store> = if dry_run && new_sqlite {
         // A dry run must not create the database file it would import into.
         Box::new(store::sqlite::SqliteStore::open_in_memory(&url)?)
@@ -956,7 +986,7 @@ fn import_files(
         no_backup,
         backup_dir: cli.backup_dir.clone(),
         log_dir: cli.log_dir.clone(),
-        progress: !ui.quiet && std::io::stderr().is_terminal(),
+        progress: ui.progress().enabled(),
         verify: true,
     };
     match import::run(store.as_mut(), files, &opts) {

@@ -10,10 +10,9 @@
 //! recorded in a transaction of its own, so the history shows attempts too.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use jiff::Timestamp;
 use uuid::Uuid;
 
@@ -25,6 +24,7 @@ use crate::model::{
 };
 use crate::money::Money;
 use crate::plan::{self, MemberIndex, PeriodPlan, Sample};
+use crate::progress::Progress;
 use crate::runlog::RunLog;
 use crate::source::{SourceError, SourceFile, Table};
 use crate::store::{ReadBackScope, Store, StoreError, TableCounts, Undo};
@@ -66,7 +66,7 @@ pub struct Options {
     pub no_backup: bool,
     pub backup_dir: PathBuf,
     pub log_dir: PathBuf,
-    /// Show progress bars (standard error is a terminal and not quiet).
+    /// Show progress (human output, not quiet; shown only if standard error is a terminal).
     pub progress: bool,
     /// Run the verification checks inside the transaction before commit.
     pub verify: bool,
@@ -342,16 +342,19 @@ fn in_transaction(
     run: &mut RunRecord,
     mut log: Option<&mut RunLog>,
 ) -> Result<Report, ImportError> {
+    let progress = Progress::new(opts.progress);
     // What the database holds, compactly: the members by email key, with their fingerprints.
     let mut members =
         MemberIndex::with_capacity(usize::try_from(store.member_count()?).unwrap_or(0));
     let mut ens = Vec::new();
-    store.for_each_member(&mut |m| {
-        let slot = members.add_existing(&m);
-        if let Some(name) = m.ens_name {
-            ens.push((TextKey::exact(&name), slot));
-        }
-        Ok(())
+    progress.phase("reading the database's members", || {
+        store.for_each_member(&mut |m| {
+            let slot = members.add_existing(&m);
+            if let Some(name) = m.ens_name {
+                ens.push((TextKey::exact(&name), slot));
+            }
+            Ok(())
+        })
     })?;
     let existing_periods = store.periods()?;
     let mut known = validate::KnownRefs::over(members.keys());
@@ -361,7 +364,9 @@ fn in_transaction(
     for p in &existing_periods {
         known.add_period(p.name.clone());
     }
-    let validation = validate::validate(files, &known)?;
+    let validation = progress.phase("validating the source files", || {
+        validate::validate(files, &known)
+    })?;
     drop(known);
     if let Some(log) = log.as_deref_mut() {
         log.event(
@@ -398,6 +403,7 @@ fn in_transaction(
     let file = |t: Table| files.iter().find(|f| f.table == t);
 
     // The whole plan, before anything is written.
+    let planning = progress.spinner("planning periods, members and capital accounts");
     let mut period_ids: HashMap<String, Uuid> = existing_periods
         .iter()
         .map(|p| (p.name.clone(), p.id))
@@ -454,6 +460,7 @@ fn in_transaction(
         None => None,
     };
     members.forget_digests();
+    planning.finish_and_clear();
     let resolver = plan::ContributionResolver::new(&members, period_ids);
     let contributions = match file(Table::Contributions) {
         Some(f) => Some(plan_contributions(store, f, &resolver, &mut report, opts)?),
@@ -464,7 +471,9 @@ fn in_transaction(
         log.event("planned", serde_json::json!({}));
     }
     let before = if opts.verify {
-        Some(verify::run(store, &verify::Options::default())?)
+        Some(progress.phase("checking the database before the run", || {
+            verify::run(store, &verify::Options::default())
+        })?)
     } else {
         None
     };
@@ -514,7 +523,9 @@ fn in_transaction(
                 .map(|c| matches!(c, ContributionPlan::Staged(_))),
             delete_missing: opts.corrections == CorrectionPolicy::Replace,
         };
-        let file = backup::take_for_run(store, &opts.backup_dir, Timestamp::now(), undo)?;
+        let file = progress.phase("writing the backup", || {
+            backup::take_for_run(store, &opts.backup_dir, Timestamp::now(), undo)
+        })?;
         report.backup_file = Some(file.display().to_string());
         run.backup_file = report.backup_file.clone();
         if let Some(log) = log.as_deref_mut() {
@@ -547,9 +558,11 @@ fn in_transaction(
     if let (Some(p), Some(f)) = (member_plan, file(Table::Members)) {
         if p.plan.tally.counts.inserted > 0 {
             let rows = validate::rows(f, validate::parse_member)?;
-            store.insert_members(&mut plan::new_members(rows, &members))?;
+            let bar = progress.bar(p.plan.tally.counts.inserted, "writing members");
+            store.insert_members(&mut plan::new_members(rows, &members).inspect(|_| bar.inc(1)))?;
+            bar.finish_and_clear();
         }
-        store.update_members(&p.plan.update)?;
+        progress.phase("updating members", || store.update_members(&p.plan.update))?;
         store.record_changes(run_id, &p.changes)?;
         report.changes += p.changes.len() as u64;
         report
@@ -561,9 +574,14 @@ fn in_transaction(
     if let (Some(p), Some(f)) = (account_plan, file(Table::CapitalAccounts)) {
         if p.plan.tally.counts.inserted > 0 {
             let rows = validate::rows(f, validate::parse_capital_account)?;
-            store.insert_accounts(&mut plan::new_accounts(rows, &members))?;
+            let bar = progress.bar(p.plan.tally.counts.inserted, "writing capital_accounts");
+            store
+                .insert_accounts(&mut plan::new_accounts(rows, &members).inspect(|_| bar.inc(1)))?;
+            bar.finish_and_clear();
         }
-        store.update_accounts(&p.plan.update)?;
+        progress.phase("updating capital_accounts", || {
+            store.update_accounts(&p.plan.update)
+        })?;
         store.record_changes(run_id, &p.changes)?;
         report.changes += p.changes.len() as u64;
         report
@@ -596,14 +614,18 @@ fn in_transaction(
         // Nothing was written: the database is as the checks before the run found it.
         before.clone()
     } else if opts.verify {
-        Some(verify::run_after(
-            store,
-            &verify::Options::default(),
-            Some(&mut |t| deriver.derive(t)),
-            before.as_ref(),
-        )?)
+        Some(progress.phase("verifying", || {
+            verify::run_after(
+                store,
+                &verify::Options::default(),
+                Some(&mut |t| deriver.derive(t)),
+                before.as_ref(),
+            )
+        })?)
     } else {
-        store.for_each_member_totals(&mut |t| deriver.derive(&t).map(|_| ()))?;
+        progress.phase("deriving opening balances", || {
+            store.for_each_member_totals(&mut |t| deriver.derive(&t).map(|_| ()))
+        })?;
         None
     };
     let mut writes = deriver.writes();
@@ -630,7 +652,9 @@ fn in_transaction(
         );
     }
     if let Some(mut after) = after.take() {
-        after.proof = Some(read_back(store, proofs, &members)?);
+        after.proof = Some(progress.phase("reading back what was written", || {
+            read_back(store, proofs, &members)
+        })?);
         if let Some(log) = &mut log {
             log.event("read_back", serde_json::json!({}));
         }
@@ -802,7 +826,7 @@ fn plan_contributions(
         let empty = store.row_count(crate::model::HabitatTable::Contributions)? == 0;
         return Ok(ContributionPlan::Fresh { rows, empty });
     }
-    let bar = progress(opts.progress, rows, "planning");
+    let bar = Progress::new(opts.progress).bar(rows, "planning contributions");
     let (counts, sum) =
         with_resolved_rows(f, resolver, &bar, |rows| store.stage_contributions(rows))?;
     bar.finish_and_clear();
@@ -848,7 +872,7 @@ fn apply_contributions(
 ) -> Result<(TableCounts, ReadBackScope, Touched), ImportError> {
     match plan {
         ContributionPlan::Fresh { rows, empty } => {
-            let bar = progress(opts.progress, rows, "contributions");
+            let bar = Progress::new(opts.progress).bar(rows, "writing contributions");
             let (inserted, sum) = with_resolved_rows(f, resolver, &bar, |rows| {
                 store.insert_new_contributions(run_id, rows)
             })?;
@@ -869,7 +893,9 @@ fn apply_contributions(
         }
         ContributionPlan::Staged(counts) => {
             let delete = opts.corrections == CorrectionPolicy::Replace;
-            let applied = store.apply_staged_contributions(run_id, counts, delete)?;
+            let applied = Progress::new(opts.progress).phase("writing contributions", || {
+                store.apply_staged_contributions(run_id, counts, delete)
+            })?;
             store.record_changes(run_id, &applied.changes)?;
             report.changes += applied.changes.len() as u64;
             report.corrections.deleted = applied.deleted;
@@ -985,18 +1011,4 @@ impl OpeningChange {
             after: Some(format!("{} / {}", self.after.balance, self.after.tax_basis)),
         })
     }
-}
-
-fn progress(enabled: bool, total: u64, what: &str) -> ProgressBar {
-    if !enabled || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(total);
-    if let Ok(style) = ProgressStyle::with_template(
-        "{msg:>14} [{bar:40}] {pos}/{len} rows ({per_sec}, {eta} left)",
-    ) {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar.set_message(what.to_string());
-    bar
 }

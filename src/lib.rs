@@ -34,6 +34,7 @@ pub mod manual;
 pub mod model;
 pub mod money;
 pub mod plan;
+pub mod progress;
 pub mod report;
 pub mod runlog;
 pub mod source;

@@ -18,6 +18,7 @@ mod container;
 mod generate;
 mod hardening;
 mod hostile_input;
+mod production;
 mod properties;
 mod schema_postgres;
 mod schema_sqlite;
@@ -37,6 +38,7 @@ fn main() -> std::process::ExitCode {
             generate::tests(),
             hardening::tests(),
             hostile_input::tests(),
+            production::tests(),
             properties::tests(),
             schema_postgres::tests(),
             schema_sqlite::tests(),
