@@ -112,9 +112,12 @@ impl Cli {
                 log_dir,
                 ..
             } => (backup_dir.backup_dir.take(), log_dir.log_dir.take()),
-            Command::Backup { backup_dir, .. } | Command::Restore { backup_dir, .. } => {
-                (backup_dir.backup_dir.take(), None)
+            Command::Backup {
+                action: Some(BackupAction::Prune { backup_dir, .. }),
+                ..
             }
+            | Command::Backup { backup_dir, .. }
+            | Command::Restore { backup_dir, .. } => (backup_dir.backup_dir.take(), None),
             _ => (None, None),
         };
         if let Some(dir) = backup_dir {
@@ -200,13 +203,16 @@ pub enum Command {
         #[arg(long)]
         strict_balances: bool,
     },
-    /// Take a backup now.
+    /// Take a backup now (or, with `prune`, delete old ones).
+    #[command(args_conflicts_with_subcommands = true)]
     Backup {
         /// The backup file (default: BACKUP_DIR/pre_migration_YYYYMMDD_HHMMSS.*).
         #[arg(long)]
         output: Option<PathBuf>,
         #[command(flatten)]
         backup_dir: BackupDirArg,
+        #[command(subcommand)]
+        action: Option<BackupAction>,
     },
     /// Roll back to a backup: replace the backed-up tables in one transaction and check them.
     Restore {
@@ -340,6 +346,22 @@ impl ImportKind {
             ImportKind::Periods => Table::Periods,
         }
     }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BackupAction {
+    /// Delete old backups of BACKUP_DIR: keep the N newest of each database, never the newest, and
+    /// never an undo script that a kept older one needs (undo scripts are restored newest first).
+    Prune {
+        /// How many of the newest backups of each database to keep (at least 1).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        keep: u32,
+        /// List what would be deleted, and delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        backup_dir: BackupDirArg,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -690,6 +712,10 @@ fn run(cli: &Cli, ui: &Ui) -> Result<i32, Failure> {
                 Ok(EXIT_OK)
             }
         }
+        Command::Backup {
+            action: Some(BackupAction::Prune { keep, dry_run, .. }),
+            ..
+        } => prune_backups(cli, ui, *keep, *dry_run),
         Command::Backup { output, .. } => {
             let mut store = open_initialised(cli)?;
             store.begin_write()?;
@@ -898,6 +924,16 @@ fn write_stdout(bytes: &[u8]) -> Result<i32, Failure> {
             message: format!("cannot write to standard output: {e}"),
         }),
     }
+}
+
+/// `backup prune`: needs no database, only the backups' manifests.
+fn prune_backups(cli: &Cli, ui: &Ui, keep: u32, dry_run: bool) -> Result<i32, Failure> {
+    let keep = usize::try_from(keep).unwrap_or(usize::MAX);
+    let pruned = backup::prune(&cli.backup_dir, keep, dry_run)?;
+    ui.print(&report::prune_human(&pruned), || {
+        report::prune_json(&pruned)
+    });
+    Ok(EXIT_OK)
 }
 
 fn validate_files(cli: &Cli, ui: &Ui, files: &[SourceFile]) -> Result<i32, Failure> {

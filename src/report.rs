@@ -6,6 +6,9 @@
 //! rely on their shape (see DESIGN.md).
 
 pub mod allocation;
+mod prune;
+
+pub use prune::{prune_human, prune_json};
 
 use std::collections::BTreeMap;
 use std::fmt::Write;

@@ -17,6 +17,10 @@ pub(crate) fn tests() -> Vec<Test> {
         Nothing: [
             a_failed_migrate_on_a_new_sqlite_file_leaves_no_file_behind,
             progress_is_drawn_on_a_terminal_only_and_never_under_quiet_or_json,
+            backup_prune_keeps_the_newest_and_leaves_other_files_alone,
+        ],
+        Postgres: [
+            backup_prune_keeps_the_undo_scripts_a_kept_older_one_needs,
         ],
     }
 }
@@ -217,4 +221,143 @@ fn progress_is_drawn_on_a_terminal_only_and_never_under_quiet_or_json() {
     for phase in PHASES {
         assert!(!all.contains(phase), "{phase:?} when piped:\n{all}");
     }
+}
+
+/// The backup files (not manifests) in `dir`, sorted.
+fn backups_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .expect("backup dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("pre_migration_") && !n.ends_with(".manifest.json"))
+        .collect();
+    names.sort();
+    names
+}
+
+fn ok(out: &Output) {
+    assert_eq!(out.status.code(), Some(0), "{}", common::all_output(out));
+}
+
+fn backup_prune_keeps_the_newest_and_leaves_other_files_alone() {
+    let work = Work::new();
+    work.bundle("bundle");
+    ok(&work.run(&["-q", "migrate", "bundle"]));
+    for _ in 0..3 {
+        ok(&work.run(&["-q", "backup"]));
+    }
+    let dir = work.path().join("backups");
+    let all = backups_in(&dir);
+    assert_eq!(all.len(), 4, "{all:?}");
+    // Not the tool's: a file without a manifest, and one whose manifest is not ours.
+    fs::write(dir.join("notes.txt"), "keep me").expect("write");
+    fs::write(dir.join("pre_migration_19990101_000000.db"), "old").expect("write");
+    fs::write(
+        dir.join("pre_migration_19990101_000000.db.manifest.json"),
+        "{not json",
+    )
+    .expect("write");
+
+    // A dry run lists and deletes nothing.
+    let out = work.run(&["backup", "prune", "--keep", "2", "--dry-run"]);
+    ok(&out);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains("Dry run: 2 backup(s) would be deleted, 2 kept"),
+        "{text}"
+    );
+    assert_eq!(backups_in(&dir).len(), 5);
+
+    let out = work.run(&["--format", "json", "backup", "prune", "--keep", "2"]);
+    ok(&out);
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert_eq!(doc["format"], "habitat-migrate/prune");
+    assert_eq!(doc["version"], 1);
+    assert_eq!(doc["deleted"], 2);
+    assert_eq!(doc["skipped"].as_array().map(Vec::len), Some(1), "{doc}");
+    // The two newest remain (names sort by time), with their manifests; the rest is untouched.
+    let mut expected = all[2..].to_vec();
+    expected.insert(0, "pre_migration_19990101_000000.db".to_string());
+    assert_eq!(backups_in(&dir), expected);
+    for name in &all[..2] {
+        assert!(
+            !dir.join(format!("{name}.manifest.json")).exists(),
+            "{name}"
+        );
+    }
+    assert!(dir.join("notes.txt").is_file());
+
+    // --keep 0 would delete the newest: a usage error, nothing deleted.
+    let out = work.run(&["backup", "prune", "--keep", "0"]);
+    assert_eq!(out.status.code(), Some(2), "{}", common::all_output(&out));
+    assert_eq!(backups_in(&dir), expected);
+    // What is kept still restores.
+    let newest = format!("backups/{}", all[3]);
+    ok(&work.run(&["-q", "restore", "--no-backup", &newest]));
+}
+
+fn backup_prune_keeps_the_undo_scripts_a_kept_older_one_needs() {
+    let pg = common::fresh_pg();
+    let work = Work::new();
+    let bundle = work.bundle("bundle");
+    let run = |args: &[&str]| {
+        let out = common::bin()
+            .current_dir(work.path())
+            .args(["--database-url", &pg.url])
+            .args(args)
+            .output()
+            .expect("runs");
+        ok(&out);
+        out
+    };
+    // Three runs that write, each with its undo script (runs 1, 2 and 3).
+    run(&["-q", "migrate", "bundle"]);
+    let members = fs::read_to_string(bundle.join("members.csv")).expect("members");
+    for role in ["inactive", "pending"] {
+        let changed = members.replacen(",member,active,", &format!(",member,{role},"), 1);
+        assert_ne!(changed, members);
+        fs::write(bundle.join("members.csv"), changed).expect("write");
+        run(&["-q", "migrate", "bundle"]);
+    }
+    let dir = work.path().join("backups");
+    let undo = backups_in(&dir);
+    assert_eq!(undo.len(), 3, "{undo:?}");
+    // Make run 3's undo script look oldest (a clock set back): it is still needed before run 2's.
+    let manifest = dir.join(format!("{}.manifest.json", undo[2]));
+    let text = fs::read_to_string(&manifest).expect("manifest");
+    let mut doc: Value = serde_json::from_str(&text).expect("manifest JSON");
+    assert_eq!(doc["run_id"], 3, "{doc}");
+    doc["created_at"] = Value::from("2020-01-01T00:00:00Z");
+    fs::write(&manifest, doc.to_string()).expect("write manifest");
+
+    let out = run(&["--format", "json", "backup", "prune", "--keep", "1"]);
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    let kept: Vec<(i64, String)> = doc["backups"]
+        .as_array()
+        .expect("backups")
+        .iter()
+        .filter(|b| !b["kept"].is_null())
+        .map(|b| (b["run_id"].as_i64().unwrap_or(0), b["kept"].to_string()))
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            (2, "\"newest\"".to_string()),
+            (3, "\"needed_by_older_undo\"".to_string())
+        ],
+        "{doc}"
+    );
+    assert_eq!(backups_in(&dir), undo[1..].to_vec());
+    // And the chain works: undo run 3, then run 2.
+    run(&[
+        "-q",
+        "restore",
+        "--no-backup",
+        &format!("backups/{}", undo[2]),
+    ]);
+    run(&[
+        "-q",
+        "restore",
+        "--no-backup",
+        &format!("backups/{}", undo[1]),
+    ]);
 }
