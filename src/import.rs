@@ -463,7 +463,12 @@ fn in_transaction(
     planning.finish_and_clear();
     let resolver = plan::ContributionResolver::new(&members, period_ids);
     let contributions = match file(Table::Contributions) {
-        Some(f) => Some(plan_contributions(store, f, &resolver, &mut report, opts)?),
+        Some(f) => {
+            let plan = plan_contributions(store, f, &resolver, &mut report, opts)?;
+            let samples = contribution_samples(store, f, &plan)?;
+            report.samples.insert("contributions", samples);
+            Some(plan)
+        }
         None => None,
     };
 
@@ -845,6 +850,50 @@ fn plan_contributions(
         }
     }
     Ok(ContributionPlan::Staged(counts))
+}
+
+/// The plan's first few contributions with what it does with each: every row is inserted when
+/// nothing was staged; otherwise the staged plan says, line by line.
+fn contribution_samples(
+    store: &mut dyn Store,
+    f: &SourceFile,
+    plan: &ContributionPlan,
+) -> Result<Vec<Sample>, ImportError> {
+    let rows: Vec<validate::ContributionRow> = validate::rows(f, validate::parse_contribution)?
+        .take(plan::SAMPLES)
+        .collect();
+    let staged = match plan {
+        ContributionPlan::Fresh { .. } => Vec::new(),
+        ContributionPlan::Staged(_) => {
+            let lines: Vec<u64> = rows.iter().map(|r| r.line).collect();
+            store.staged_actions(&lines)?
+        }
+    };
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let action = match plan {
+                ContributionPlan::Fresh { .. } => plan::Action::Insert,
+                ContributionPlan::Staged(_) => match staged.iter().find(|s| s.line == r.line) {
+                    Some(s) if s.new => plan::Action::Insert,
+                    Some(s) if s.changed => plan::Action::Update,
+                    _ => plan::Action::Unchanged,
+                },
+            };
+            Sample {
+                action: Some(action),
+                line: r.line,
+                key: r.member_email.as_str().to_string(),
+                detail: format!(
+                    "{} {} {} {}",
+                    r.period_name,
+                    r.contribution_type.as_str(),
+                    r.amount,
+                    r.status.as_str()
+                ),
+            }
+        })
+        .collect())
 }
 
 /// Whose contributions a run added or removed, for the opening balance rules.

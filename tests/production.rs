@@ -18,8 +18,10 @@ pub(crate) fn tests() -> Vec<Test> {
             a_failed_migrate_on_a_new_sqlite_file_leaves_no_file_behind,
             progress_is_drawn_on_a_terminal_only_and_never_under_quiet_or_json,
             backup_prune_keeps_the_newest_and_leaves_other_files_alone,
+            dry_run_contribution_samples_show_their_action_on_sqlite,
         ],
         Postgres: [
+            dry_run_contribution_samples_show_their_action_on_postgresql,
             backup_prune_keeps_the_undo_scripts_a_kept_older_one_needs,
         ],
     }
@@ -360,4 +362,120 @@ fn backup_prune_keeps_the_undo_scripts_a_kept_older_one_needs() {
         "--no-backup",
         &format!("backups/{}", undo[1]),
     ]);
+}
+
+/// The contribution samples of a dry run's JSON report: (line, action, key, detail).
+fn contribution_samples(work: &Work, url: &str) -> Vec<(u64, String, String, String)> {
+    let out = work.run(&[
+        "--database-url",
+        url,
+        "--format",
+        "json",
+        "migrate",
+        "bundle",
+        "--dry-run",
+    ]);
+    ok(&out);
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    doc["samples"]["contributions"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no contribution samples: {doc}"))
+        .iter()
+        .map(|s| {
+            (
+                s["line"].as_u64().unwrap_or(0),
+                s["action"].as_str().unwrap_or("").to_string(),
+                s["key"].as_str().unwrap_or("").to_string(),
+                s["detail"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+fn dry_run_contribution_samples_show_their_action(url: &str) {
+    let work = Work::new();
+    let bundle = work.bundle("bundle");
+    let first = contribution_samples(&work, url);
+    assert_eq!(
+        first,
+        [
+            (
+                2,
+                "insert",
+                "maya.okonkwo@example.org",
+                "Q4 2025 capital 2500.00 approved"
+            ),
+            (
+                3,
+                "insert",
+                "daniel.reyes@example.org",
+                "Q4 2025 capital 5000.00 approved"
+            ),
+            (
+                4,
+                "insert",
+                "tom.lindqvist@example.org",
+                "Q4 2025 property 3000.00 approved"
+            ),
+            (
+                5,
+                "insert",
+                "priya.raman@example.org",
+                "Q4 2025 labor 1200.00 approved"
+            ),
+            (
+                6,
+                "insert",
+                "amara.diallo@example.org",
+                "Q4 2025 labor 850.50 approved"
+            ),
+        ]
+        .map(|(l, a, k, d)| (l, a.to_string(), k.to_string(), d.to_string()))
+    );
+    ok(&work.run(&["--database-url", url, "-q", "migrate", "bundle"]));
+    // A new row on line 3, and priya's labor (now line 6) rejected: an update of that row.
+    let text = fs::read_to_string(bundle.join("contributions.csv")).expect("contributions");
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    lines[4] = lines[4].replace(",approved,2025-12-31", ",rejected,2025-12-31");
+    lines.insert(
+        2,
+        "jonas.weber@example.org,Q1 2026,labor,100.00,New work,pending,".into(),
+    );
+    fs::write(bundle.join("contributions.csv"), lines.join("\n") + "\n").expect("write");
+    let actions: Vec<(u64, String)> = contribution_samples(&work, url)
+        .into_iter()
+        .map(|(line, action, ..)| (line, action))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            (2, "unchanged"),
+            (3, "insert"),
+            (4, "unchanged"),
+            (5, "unchanged"),
+            (6, "update")
+        ]
+        .map(|(l, a)| (l, a.to_string()))
+    );
+    // The human plan shows the same.
+    let out = work.run(&["--database-url", url, "migrate", "bundle", "--dry-run"]);
+    ok(&out);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.contains(
+            "contributions      line 6      update     priya.raman@example.org          Q4 2025 labor 1200.00 rejected"
+        ),
+        "{text}"
+    );
+}
+
+fn dry_run_contribution_samples_show_their_action_on_sqlite() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let url = format!("sqlite://{}", dir.path().join("habitat.db").display());
+    dry_run_contribution_samples_show_their_action(&url);
+}
+
+fn dry_run_contribution_samples_show_their_action_on_postgresql() {
+    let pg = common::fresh_pg();
+    dry_run_contribution_samples_show_their_action(&pg.url);
 }
