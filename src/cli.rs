@@ -1057,7 +1057,26 @@ fn import_files(
             Ok(EXIT_INVALID)
         }
         Err(ImportError::Source(e)) => Err(e.into()),
-        Err(ImportError::Store(e)) => Err(with_hint(e)),
+        Err(ImportError::Store(e)) => {
+            let database_error = matches!(e, StoreError::Database { .. });
+            let mut failure = with_hint(e);
+            if database_error {
+                failure
+                    .message
+                    .push_str("\nnothing was imported: the run was rolled back");
+            }
+            Err(failure)
+        }
+        Err(ImportError::Write { error, row }) => {
+            let mut failure = with_hint(error);
+            if let Some(row) = row {
+                failure.message.push_str(&format!("\n  source row: {row}"));
+            }
+            failure
+                .message
+                .push_str("\nnothing was imported: the run was rolled back");
+            Err(failure)
+        }
         Err(ImportError::Backup(e)) => Err(e.into()),
         Err(ImportError::Log(e)) => Err(Failure {
             code: EXIT_FILE,

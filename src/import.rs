@@ -16,6 +16,10 @@ use indicatif::ProgressBar;
 use jiff::Timestamp;
 use uuid::Uuid;
 
+mod write_error;
+
+pub use write_error::SourceRow;
+
 use crate::backup::{self, BackupError};
 use crate::balances::{self, Reason};
 use crate::index::TextKey;
@@ -218,6 +222,39 @@ pub enum ImportError {
     Corrections(Box<Corrections>),
     #[error("cannot write the run log: {0}")]
     Log(std::io::Error),
+    /// The database refused a write: the step and the table are in the error's context, the source
+    /// row is there where the database names it.
+    #[error(
+        "{error}{}\nnothing was imported: the run was rolled back",
+        .row.as_ref().map(|r| format!("\n  source row: {r}")).unwrap_or_default()
+    )]
+    Write {
+        error: StoreError,
+        row: Option<Box<SourceRow>>,
+    },
+}
+
+impl ImportError {
+    /// A database error while writing `table` from `file`, with the source row if the database
+    /// names it; other errors (a lost connection, busy) stay as they are.
+    fn writing(
+        e: ImportError,
+        table: Table,
+        file: &SourceFile,
+        members: &MemberIndex,
+        resolver: Option<&plan::ContributionResolver<'_>>,
+    ) -> ImportError {
+        match e {
+            ImportError::Store(error @ StoreError::Database { .. }) => {
+                let row = write_error::locate(&error, table, file, members, resolver);
+                ImportError::Write {
+                    error,
+                    row: row.map(Box::new),
+                }
+            }
+            other => other,
+        }
+    }
 }
 
 /// What the database holds that source rows may refer to, for validation.
@@ -561,13 +598,19 @@ fn in_transaction(
         proofs.periods = Some((p.tally.source, p.names));
     }
     if let (Some(p), Some(f)) = (member_plan, file(Table::Members)) {
-        if p.plan.tally.counts.inserted > 0 {
-            let rows = validate::rows(f, validate::parse_member)?;
-            let bar = progress.bar(p.plan.tally.counts.inserted, "writing members");
-            store.insert_members(&mut plan::new_members(rows, &members).inspect(|_| bar.inc(1)))?;
-            bar.finish_and_clear();
-        }
-        progress.phase("updating members", || store.update_members(&p.plan.update))?;
+        let written = (|| -> Result<(), ImportError> {
+            if p.plan.tally.counts.inserted > 0 {
+                let rows = validate::rows(f, validate::parse_member)?;
+                let bar = progress.bar(p.plan.tally.counts.inserted, "writing members");
+                store.insert_members(
+                    &mut plan::new_members(rows, &members).inspect(|_| bar.inc(1)),
+                )?;
+                bar.finish_and_clear();
+            }
+            progress.phase("updating members", || store.update_members(&p.plan.update))?;
+            Ok(())
+        })();
+        written.map_err(|e| ImportError::writing(e, Table::Members, f, &members, None))?;
         store.record_changes(run_id, &p.changes)?;
         report.changes += p.changes.len() as u64;
         report
@@ -577,16 +620,21 @@ fn in_transaction(
         proofs.members = Some(p.plan.tally.source);
     }
     if let (Some(p), Some(f)) = (account_plan, file(Table::CapitalAccounts)) {
-        if p.plan.tally.counts.inserted > 0 {
-            let rows = validate::rows(f, validate::parse_capital_account)?;
-            let bar = progress.bar(p.plan.tally.counts.inserted, "writing capital_accounts");
-            store
-                .insert_accounts(&mut plan::new_accounts(rows, &members).inspect(|_| bar.inc(1)))?;
-            bar.finish_and_clear();
-        }
-        progress.phase("updating capital_accounts", || {
-            store.update_accounts(&p.plan.update)
-        })?;
+        let written = (|| -> Result<(), ImportError> {
+            if p.plan.tally.counts.inserted > 0 {
+                let rows = validate::rows(f, validate::parse_capital_account)?;
+                let bar = progress.bar(p.plan.tally.counts.inserted, "writing capital_accounts");
+                store.insert_accounts(
+                    &mut plan::new_accounts(rows, &members).inspect(|_| bar.inc(1)),
+                )?;
+                bar.finish_and_clear();
+            }
+            progress.phase("updating capital_accounts", || {
+                store.update_accounts(&p.plan.update)
+            })?;
+            Ok(())
+        })();
+        written.map_err(|e| ImportError::writing(e, Table::CapitalAccounts, f, &members, None))?;
         store.record_changes(run_id, &p.changes)?;
         report.changes += p.changes.len() as u64;
         report
@@ -597,7 +645,9 @@ fn in_transaction(
     }
     if let (Some(plan), Some(f)) = (contributions, file(Table::Contributions)) {
         let (counts, scope, touched) =
-            apply_contributions(store, f, &resolver, plan, run_id, opts, &mut report)?;
+            apply_contributions(store, f, &resolver, plan, run_id, opts, &mut report).map_err(
+                |e| ImportError::writing(e, Table::Contributions, f, &members, Some(&resolver)),
+            )?;
         drop(resolver);
         match touched {
             Touched::All => members.mark_all_added(),

@@ -19,9 +19,11 @@ pub(crate) fn tests() -> Vec<Test> {
             progress_is_drawn_on_a_terminal_only_and_never_under_quiet_or_json,
             backup_prune_keeps_the_newest_and_leaves_other_files_alone,
             dry_run_contribution_samples_show_their_action_on_sqlite,
+            a_database_error_on_sqlite_names_the_step_and_table_and_that_nothing_was_imported,
         ],
         Postgres: [
             dry_run_contribution_samples_show_their_action_on_postgresql,
+            a_database_error_on_postgresql_names_the_step_table_and_source_row,
             backup_prune_keeps_the_undo_scripts_a_kept_older_one_needs,
         ],
     }
@@ -478,4 +480,104 @@ fn dry_run_contribution_samples_show_their_action_on_sqlite() {
 fn dry_run_contribution_samples_show_their_action_on_postgresql() {
     let pg = common::fresh_pg();
     dry_run_contribution_samples_show_their_action(&pg.url);
+}
+
+/// Runs `migrate bundle` against `url` (which the application's own rule makes refuse a row) and
+/// returns standard error, after checking the exit code and that nothing was imported.
+fn refused_migrate(work: &Work, url: &str, count_members: impl Fn() -> i64) -> String {
+    let out = work.run(&["--database-url", url, "migrate", "bundle"]);
+    assert_eq!(out.status.code(), Some(3), "{}", common::all_output(&out));
+    assert_eq!(count_members(), 0, "a member was imported");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        err.ends_with("\nnothing was imported: the run was rolled back\n"),
+        "{err}"
+    );
+    // The JSON document says the same, once.
+    let out = work.run(&[
+        "--database-url",
+        url,
+        "--format",
+        "json",
+        "migrate",
+        "bundle",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert_eq!(doc["format"], "habitat-migrate/error");
+    assert!(
+        doc["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("nothing was imported")),
+        "{doc}"
+    );
+    err
+}
+
+fn a_database_error_on_postgresql_names_the_step_table_and_source_row() {
+    let pg = common::fresh_pg();
+    let work = Work::new();
+    work.bundle("bundle");
+    ok(&work.run(&["--database-url", &pg.url, "-q", "db", "init"]));
+    let count = || -> i64 {
+        common::pg_client(&pg.url)
+            .query_one("SELECT count(*) FROM members", &[])
+            .map(|r| r.get(0))
+            .expect("count")
+    };
+    // Rules the application added that the files break, one table at a time.
+    let cases = [
+        (
+            "ALTER TABLE members ADD CONSTRAINT app_rule CHECK (display_name <> 'Daniel Reyes')",
+            "database error during writing members",
+            "bundle/members.csv:3 (daniel.reyes@example.org)",
+        ),
+        (
+            "ALTER TABLE capital_accounts ADD CONSTRAINT app_rule CHECK (balance <> 2500.50)",
+            "database error during writing capital_accounts",
+            "bundle/capital_accounts.csv:4 (priya.raman@example.org)",
+        ),
+        (
+            "ALTER TABLE contributions ADD CONSTRAINT app_rule CHECK (amount <> 3000.00)",
+            "database error during writing contributions",
+            "bundle/contributions.csv:4 (tom.lindqvist@example.org)",
+        ),
+    ];
+    let mut client = common::pg_client(&pg.url);
+    let mut previous: Option<&str> = None;
+    for (rule, step, row) in cases {
+        if let Some(table) = previous {
+            client
+                .batch_execute(&format!("ALTER TABLE {table} DROP CONSTRAINT app_rule"))
+                .expect("drop rule");
+        }
+        client.batch_execute(rule).expect("add rule");
+        previous = rule.split_whitespace().nth(2);
+        let err = refused_migrate(&work, &pg.url, count);
+        assert!(err.starts_with(&format!("error: {step}: ")), "{err}");
+        assert!(err.contains("app_rule"), "{err}");
+        assert!(err.contains(&format!("\n  source row: {row}\n")), "{err}");
+    }
+}
+
+fn a_database_error_on_sqlite_names_the_step_and_table_and_that_nothing_was_imported() {
+    let work = Work::new();
+    work.bundle("bundle");
+    let url = format!("sqlite://{}", work.path().join("habitat.db").display());
+    ok(&work.run(&["--database-url", &url, "-q", "db", "init"]));
+    let conn = rusqlite::Connection::open(work.path().join("habitat.db")).expect("open");
+    conn.execute_batch(
+        "CREATE TRIGGER app_rule BEFORE INSERT ON capital_accounts WHEN NEW.notes = 'Member buy-in'
+         BEGIN SELECT raise(ABORT, 'the application refuses this account'); END;",
+    )
+    .expect("trigger");
+    let count = || -> i64 {
+        conn.query_row("SELECT count(*) FROM members", [], |r| r.get(0))
+            .expect("count")
+    };
+    let err = refused_migrate(&work, &url, count);
+    assert_eq!(
+        err,
+        "error: database error during writing capital_accounts: the application refuses this account\nnothing was imported: the run was rolled back\n"
+    );
 }
