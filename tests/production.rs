@@ -20,6 +20,7 @@ pub(crate) fn tests() -> Vec<Test> {
             backup_prune_keeps_the_newest_and_leaves_other_files_alone,
             dry_run_contribution_samples_show_their_action_on_sqlite,
             a_database_error_on_sqlite_names_the_step_and_table_and_that_nothing_was_imported,
+            a_failed_verification_inside_migrate_is_one_json_document,
         ],
         Postgres: [
             dry_run_contribution_samples_show_their_action_on_postgresql,
@@ -580,4 +581,32 @@ fn a_database_error_on_sqlite_names_the_step_and_table_and_that_nothing_was_impo
         err,
         "error: database error during writing capital_accounts: the application refuses this account\nnothing was imported: the run was rolled back\n"
     );
+}
+
+fn a_failed_verification_inside_migrate_is_one_json_document() {
+    let work = Work::new();
+    let bundle = work.bundle("bundle");
+    ok(&work.run(&["-q", "migrate", "bundle"]));
+    // Daniel's contribution corrected, his balance not: the reconciliation fails inside the run.
+    let text = fs::read_to_string(bundle.join("contributions.csv")).expect("contributions");
+    let corrected = text.replacen(
+        "daniel.reyes@example.org,Q4 2025,capital,5000.00",
+        "daniel.reyes@example.org,Q4 2025,capital,5500.00",
+        1,
+    );
+    assert_ne!(corrected, text);
+    fs::write(bundle.join("contributions.csv"), corrected).expect("write");
+    let out = work.run(&["--format", "json", "migrate", "bundle", "--replace-missing"]);
+    assert_eq!(out.status.code(), Some(1), "{}", common::all_output(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut docs = serde_json::Deserializer::from_str(&stdout).into_iter::<Value>();
+    let doc = docs
+        .next()
+        .and_then(Result::ok)
+        .unwrap_or_else(|| panic!("no JSON document: {stdout}"));
+    assert!(docs.next().is_none(), "more than one document: {stdout}");
+    assert_eq!(doc["format"], "habitat-migrate/verify");
+    assert_eq!(doc["version"], 1);
+    assert_eq!(doc["ok"], false);
+    assert_eq!(doc["rolled_back"], true);
 }
