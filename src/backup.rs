@@ -16,6 +16,10 @@ use serde::{Deserialize, Serialize};
 use crate::model::{HabitatTable, Outcome, RunRecord};
 use crate::store::{Backend, BackupKind, Store, StoreError, TableChecksum, Undo};
 
+mod prune;
+
+pub use prune::{KeptBecause, PruneReport, Pruned, prune};
+
 pub const MANIFEST_FORMAT: &str = "habitat-migrate/backup";
 
 /// What a backup holds, stored beside it.

@@ -2,7 +2,7 @@
 //! outcome to an exit code (0 ok, 1 invalid data or failed verification, 2 usage, 3 database,
 //! 4 file or I/O). `main` only calls [`main_with_args`].
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
@@ -16,6 +16,7 @@ use crate::import::{self, ImportError};
 use crate::manual;
 use crate::model::{Period, RunRecord};
 use crate::money::Money;
+use crate::progress::Progress;
 use crate::report;
 use crate::source::{Bundle, SourceError, SourceFile, Table};
 use crate::store::{self, DbUrl, Store, StoreError};
@@ -112,9 +113,12 @@ impl Cli {
                 log_dir,
                 ..
             } => (backup_dir.backup_dir.take(), log_dir.log_dir.take()),
-            Command::Backup { backup_dir, .. } | Command::Restore { backup_dir, .. } => {
-                (backup_dir.backup_dir.take(), None)
+            Command::Backup {
+                action: Some(BackupAction::Prune { backup_dir, .. }),
+                ..
             }
+            | Command::Backup { backup_dir, .. }
+            | Command::Restore { backup_dir, .. } => (backup_dir.backup_dir.take(), None),
             _ => (None, None),
         };
         if let Some(dir) = backup_dir {
@@ -221,13 +225,16 @@ pub enum Command {
         #[arg(long)]
         strict_balances: bool,
     },
-    /// Take a backup now.
+    /// Take a backup now (or, with `prune`, delete old ones).
+    #[command(args_conflicts_with_subcommands = true)]
     Backup {
         /// The backup file (default: BACKUP_DIR/pre_migration_YYYYMMDD_HHMMSS.*).
         #[arg(long)]
         output: Option<PathBuf>,
         #[command(flatten)]
         backup_dir: BackupDirArg,
+        #[command(subcommand)]
+        action: Option<BackupAction>,
     },
     /// Roll back to a backup: replace the backed-up tables in one transaction and check them.
     Restore {
@@ -392,6 +399,22 @@ impl ImportKind {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum BackupAction {
+    /// Delete old backups of BACKUP_DIR: keep the N newest of each database, never the newest, and
+    /// never an undo script that a kept older one needs (undo scripts are restored newest first).
+    Prune {
+        /// How many of the newest backups of each database to keep (at least 1).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        keep: u32,
+        /// List what would be deleted, and delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        backup_dir: BackupDirArg,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum PeriodAction {
     /// Create an allocation period.
     Create {
@@ -502,6 +525,11 @@ impl Ui {
             Format::Human if self.quiet => Ok(()),
             Format::Human => write!(out, "{human}"),
         };
+    }
+
+    /// Progress on standard error: human output only, not under `-q`, and only on a terminal.
+    fn progress(&self) -> Progress {
+        Progress::new(!self.quiet && self.format == Format::Human)
     }
 
     /// Like [`Ui::print`], but shown under `-q` too: it reports why the command failed.
@@ -731,13 +759,15 @@ fn run(cli: &Cli, ui: &Ui) -> Result<i32, Failure> {
         }
         Command::Verify { strict_balances } => {
             let mut store = open_initialised(cli)?;
-            let report = verify::run(
-                store.as_mut(),
-                &verify::Options {
-                    strict_balances: *strict_balances,
-                    all_rows: ui.verbose || ui.format == Format::Json,
-                },
-            )?;
+            let report = ui.progress().phase("verifying", || {
+                verify::run(
+                    store.as_mut(),
+                    &verify::Options {
+                        strict_balances: *strict_balances,
+                        all_rows: ui.verbose || ui.format == Format::Json,
+                    },
+                )
+            })?;
             let human = report::verify_human(&report, ui.verbose);
             if report.failed() {
                 ui.print_failure(&human, || report::verify_json(&report));
@@ -747,13 +777,17 @@ fn run(cli: &Cli, ui: &Ui) -> Result<i32, Failure> {
                 Ok(EXIT_OK)
             }
         }
+        Command::Backup {
+            action: Some(BackupAction::Prune { keep, dry_run, .. }),
+            ..
+        } => prune_backups(cli, ui, *keep, *dry_run),
         Command::Backup { output, .. } => {
             let mut store = open_initialised(cli)?;
             store.begin_write()?;
-            let taken = match output {
+            let taken = ui.progress().phase("writing the backup", || match output {
                 Some(path) => backup::take_to(store.as_mut(), path, Timestamp::now()),
                 None => backup::take(store.as_mut(), &cli.backup_dir, Timestamp::now()),
-            };
+            });
             store.rollback()?;
             let path = taken?;
             ui.print(
@@ -779,7 +813,9 @@ fn run(cli: &Cli, ui: &Ui) -> Result<i32, Failure> {
                 );
             }
             let safety_dir = (!*no_backup).then_some(cli.backup_dir.as_path());
-            let (manifest, safety) = backup::restore(store.as_mut(), file, safety_dir)?;
+            let (manifest, safety) = ui.progress().phase("restoring", || {
+                backup::restore(store.as_mut(), file, safety_dir)
+            })?;
             let mut human = String::new();
             if let Some(s) = &safety {
                 human.push_str(&format!(
@@ -1031,6 +1067,16 @@ fn report_invalid(
     }
 }
 
+/// `backup prune`: needs no database, only the backups' manifests.
+fn prune_backups(cli: &Cli, ui: &Ui, keep: u32, dry_run: bool) -> Result<i32, Failure> {
+    let keep = usize::try_from(keep).unwrap_or(usize::MAX);
+    let pruned = backup::prune(&cli.backup_dir, keep, dry_run)?;
+    ui.print(&report::prune_human(&pruned), || {
+        report::prune_json(&pruned)
+    });
+    Ok(EXIT_OK)
+}
+
 fn validate_files(
     cli: &Cli,
     ui: &Ui,
@@ -1054,7 +1100,9 @@ fn validate_files(
             validate::KnownRefs::default()
         }
     };
-    let v = validate::validate(files, &known)?;
+    let v = ui.progress().phase("validating the source files", || {
+        validate::validate(files, &known)
+    })?;
     if v.ok() {
         let mut human = report::validation_human(&v);
         if let Some(dir) = annotate_dir {
@@ -1106,6 +1154,24 @@ fn import_files(
     let url = url(cli)?;
     let new_sqlite =
         url.backend == store::Backend::Sqlite && !url.path.as_ref().is_some_and(|p| p.exists());
+    if new_sqlite && !dry_run {
+        // A new SQLite file is created only by a run that can write to it. A database that does
+        // not exist holds nothing the files could refer to, so validating them against nothing
+        // first is the run's own validation; invalid files then leave no database file, schema,
+        // run record or log behind (the report says everything there is to say).
+        for f in files {
+            f.check_readable()?;
+        }
+        let v = ui.progress().phase("validating the source files", || {
+            validate::validate(files, &validate::KnownRefs::default())
+        })?;
+        if !v.ok() {
+            ui.print_failure(&report::validation_human(&v), || {
+                report::validation_json(&v)
+            });
+            return Ok(EXIT_INVALID);
+        }
+    }
     let mut store: Box<dyn Store> = if dry_run && new_sqlite {
         // A dry run must not create the database file it would import into.
         Box::new(store::sqlite::SqliteStore::open_in_memory(&url)?)
@@ -1123,7 +1189,7 @@ fn import_files(
         no_backup,
         backup_dir: cli.backup_dir.clone(),
         log_dir: cli.log_dir.clone(),
-        progress: !ui.quiet && std::io::stderr().is_terminal(),
+        progress: ui.progress().enabled(),
         verify: true,
     };
     match import::run(store.as_mut(), files, &opts) {
@@ -1153,7 +1219,26 @@ fn import_files(
             Ok(EXIT_INVALID)
         }
         Err(ImportError::Source(e)) => Err(e.into()),
-        Err(ImportError::Store(e)) => Err(with_hint(e)),
+        Err(ImportError::Store(e)) => {
+            let database_error = matches!(e, StoreError::Database { .. });
+            let mut failure = with_hint(e);
+            if database_error {
+                failure
+                    .message
+                    .push_str("\nnothing was imported: the run was rolled back");
+            }
+            Err(failure)
+        }
+        Err(ImportError::Write { error, row }) => {
+            let mut failure = with_hint(error);
+            if let Some(row) = row {
+                failure.message.push_str(&format!("\n  source row: {row}"));
+            }
+            failure
+                .message
+                .push_str("\nnothing was imported: the run was rolled back");
+            Err(failure)
+        }
         Err(ImportError::Backup(e)) => Err(e.into()),
         Err(ImportError::Log(e)) => Err(Failure {
             code: EXIT_FILE,

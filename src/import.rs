@@ -10,12 +10,15 @@
 //! recorded in a transaction of its own, so the history shows attempts too.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use jiff::Timestamp;
 use uuid::Uuid;
+
+mod write_error;
+
+pub use write_error::SourceRow;
 
 use crate::backup::{self, BackupError};
 use crate::balances::{self, Reason};
@@ -25,6 +28,7 @@ use crate::model::{
 };
 use crate::money::Money;
 use crate::plan::{self, MemberIndex, PeriodPlan, Sample};
+use crate::progress::Progress;
 use crate::runlog::RunLog;
 use crate::source::{SourceError, SourceFile, Table};
 use crate::store::{ReadBackScope, Store, StoreError, TableCounts, Undo};
@@ -66,7 +70,7 @@ pub struct Options {
     pub no_backup: bool,
     pub backup_dir: PathBuf,
     pub log_dir: PathBuf,
-    /// Show progress bars (standard error is a terminal and not quiet).
+    /// Show progress (human output, not quiet; shown only if standard error is a terminal).
     pub progress: bool,
     /// Run the verification checks inside the transaction before commit.
     pub verify: bool,
@@ -218,6 +222,39 @@ pub enum ImportError {
     Corrections(Box<Corrections>),
     #[error("cannot write the run log: {0}")]
     Log(std::io::Error),
+    /// The database refused a write: the step and the table are in the error's context, the source
+    /// row is there where the database names it.
+    #[error(
+        "{error}{}\nnothing was imported: the run was rolled back",
+        .row.as_ref().map(|r| format!("\n  source row: {r}")).unwrap_or_default()
+    )]
+    Write {
+        error: StoreError,
+        row: Option<Box<SourceRow>>,
+    },
+}
+
+impl ImportError {
+    /// A database error while writing `table` from `file`, with the source row if the database
+    /// names it; other errors (a lost connection, busy) stay as they are.
+    fn writing(
+        e: ImportError,
+        table: Table,
+        file: &SourceFile,
+        members: &MemberIndex,
+        resolver: Option<&plan::ContributionResolver<'_>>,
+    ) -> ImportError {
+        match e {
+            ImportError::Store(error @ StoreError::Database { .. }) => {
+                let row = write_error::locate(&error, table, file, members, resolver);
+                ImportError::Write {
+                    error,
+                    row: row.map(Box::new),
+                }
+            }
+            other => other,
+        }
+    }
 }
 
 /// What the database holds that source rows may refer to, for validation.
@@ -342,16 +379,19 @@ fn in_transaction(
     run: &mut RunRecord,
     mut log: Option<&mut RunLog>,
 ) -> Result<Report, ImportError> {
+    let progress = Progress::new(opts.progress);
     // What the database holds, compactly: the members by email key, with their fingerprints.
     let mut members =
         MemberIndex::with_capacity(usize::try_from(store.member_count()?).unwrap_or(0));
     let mut ens = Vec::new();
-    store.for_each_member(&mut |m| {
-        let slot = members.add_existing(&m);
-        if let Some(name) = m.ens_name {
-            ens.push((TextKey::exact(&name), slot));
-        }
-        Ok(())
+    progress.phase("reading the database's members", || {
+        store.for_each_member(&mut |m| {
+            let slot = members.add_existing(&m);
+            if let Some(name) = m.ens_name {
+                ens.push((TextKey::exact(&name), slot));
+            }
+            Ok(())
+        })
     })?;
     let existing_periods = store.periods()?;
     let mut known = validate::KnownRefs::over(members.keys());
@@ -361,7 +401,9 @@ fn in_transaction(
     for p in &existing_periods {
         known.add_period(p.name.clone());
     }
-    let validation = validate::validate(files, &known)?;
+    let validation = progress.phase("validating the source files", || {
+        validate::validate(files, &known)
+    })?;
     drop(known);
     if let Some(log) = log.as_deref_mut() {
         log.event(
@@ -398,6 +440,7 @@ fn in_transaction(
     let file = |t: Table| files.iter().find(|f| f.table == t);
 
     // The whole plan, before anything is written.
+    let planning = progress.spinner("planning periods, members and capital accounts");
     let mut period_ids: HashMap<String, Uuid> = existing_periods
         .iter()
         .map(|p| (p.name.clone(), p.id))
@@ -454,9 +497,15 @@ fn in_transaction(
         None => None,
     };
     members.forget_digests();
+    planning.finish_and_clear();
     let resolver = plan::ContributionResolver::new(&members, period_ids);
     let contributions = match file(Table::Contributions) {
-        Some(f) => Some(plan_contributions(store, f, &resolver, &mut report, opts)?),
+        Some(f) => {
+            let plan = plan_contributions(store, f, &resolver, &mut report, opts)?;
+            let samples = contribution_samples(store, f, &plan)?;
+            report.samples.insert("contributions", samples);
+            Some(plan)
+        }
         None => None,
     };
 
@@ -464,7 +513,9 @@ fn in_transaction(
         log.event("planned", serde_json::json!({}));
     }
     let before = if opts.verify {
-        Some(verify::run(store, &verify::Options::default())?)
+        Some(progress.phase("checking the database before the run", || {
+            verify::run(store, &verify::Options::default())
+        })?)
     } else {
         None
     };
@@ -514,7 +565,9 @@ fn in_transaction(
                 .map(|c| matches!(c, ContributionPlan::Staged(_))),
             delete_missing: opts.corrections == CorrectionPolicy::Replace,
         };
-        let file = backup::take_for_run(store, &opts.backup_dir, Timestamp::now(), undo)?;
+        let file = progress.phase("writing the backup", || {
+            backup::take_for_run(store, &opts.backup_dir, Timestamp::now(), undo)
+        })?;
         report.backup_file = Some(file.display().to_string());
         run.backup_file = report.backup_file.clone();
         if let Some(log) = log.as_deref_mut() {
@@ -545,11 +598,19 @@ fn in_transaction(
         proofs.periods = Some((p.tally.source, p.names));
     }
     if let (Some(p), Some(f)) = (member_plan, file(Table::Members)) {
-        if p.plan.tally.counts.inserted > 0 {
-            let rows = validate::rows(f, validate::parse_member)?;
-            store.insert_members(&mut plan::new_members(rows, &members))?;
-        }
-        store.update_members(&p.plan.update)?;
+        let written = (|| -> Result<(), ImportError> {
+            if p.plan.tally.counts.inserted > 0 {
+                let rows = validate::rows(f, validate::parse_member)?;
+                let bar = progress.bar(p.plan.tally.counts.inserted, "writing members");
+                store.insert_members(
+                    &mut plan::new_members(rows, &members).inspect(|_| bar.inc(1)),
+                )?;
+                bar.finish_and_clear();
+            }
+            progress.phase("updating members", || store.update_members(&p.plan.update))?;
+            Ok(())
+        })();
+        written.map_err(|e| ImportError::writing(e, Table::Members, f, &members, None))?;
         store.record_changes(run_id, &p.changes)?;
         report.changes += p.changes.len() as u64;
         report
@@ -559,11 +620,21 @@ fn in_transaction(
         proofs.members = Some(p.plan.tally.source);
     }
     if let (Some(p), Some(f)) = (account_plan, file(Table::CapitalAccounts)) {
-        if p.plan.tally.counts.inserted > 0 {
-            let rows = validate::rows(f, validate::parse_capital_account)?;
-            store.insert_accounts(&mut plan::new_accounts(rows, &members))?;
-        }
-        store.update_accounts(&p.plan.update)?;
+        let written = (|| -> Result<(), ImportError> {
+            if p.plan.tally.counts.inserted > 0 {
+                let rows = validate::rows(f, validate::parse_capital_account)?;
+                let bar = progress.bar(p.plan.tally.counts.inserted, "writing capital_accounts");
+                store.insert_accounts(
+                    &mut plan::new_accounts(rows, &members).inspect(|_| bar.inc(1)),
+                )?;
+                bar.finish_and_clear();
+            }
+            progress.phase("updating capital_accounts", || {
+                store.update_accounts(&p.plan.update)
+            })?;
+            Ok(())
+        })();
+        written.map_err(|e| ImportError::writing(e, Table::CapitalAccounts, f, &members, None))?;
         store.record_changes(run_id, &p.changes)?;
         report.changes += p.changes.len() as u64;
         report
@@ -574,7 +645,9 @@ fn in_transaction(
     }
     if let (Some(plan), Some(f)) = (contributions, file(Table::Contributions)) {
         let (counts, scope, touched) =
-            apply_contributions(store, f, &resolver, plan, run_id, opts, &mut report)?;
+            apply_contributions(store, f, &resolver, plan, run_id, opts, &mut report).map_err(
+                |e| ImportError::writing(e, Table::Contributions, f, &members, Some(&resolver)),
+            )?;
         drop(resolver);
         match touched {
             Touched::All => members.mark_all_added(),
@@ -596,14 +669,18 @@ fn in_transaction(
         // Nothing was written: the database is as the checks before the run found it.
         before.clone()
     } else if opts.verify {
-        Some(verify::run_after(
-            store,
-            &verify::Options::default(),
-            Some(&mut |t| deriver.derive(t)),
-            before.as_ref(),
-        )?)
+        Some(progress.phase("verifying", || {
+            verify::run_after(
+                store,
+                &verify::Options::default(),
+                Some(&mut |t| deriver.derive(t)),
+                before.as_ref(),
+            )
+        })?)
     } else {
-        store.for_each_member_totals(&mut |t| deriver.derive(&t).map(|_| ()))?;
+        progress.phase("deriving opening balances", || {
+            store.for_each_member_totals(&mut |t| deriver.derive(&t).map(|_| ()))
+        })?;
         None
     };
     let mut writes = deriver.writes();
@@ -630,7 +707,9 @@ fn in_transaction(
         );
     }
     if let Some(mut after) = after.take() {
-        after.proof = Some(read_back(store, proofs, &members)?);
+        after.proof = Some(progress.phase("reading back what was written", || {
+            read_back(store, proofs, &members)
+        })?);
         if let Some(log) = &mut log {
             log.event("read_back", serde_json::json!({}));
         }
@@ -802,7 +881,7 @@ fn plan_contributions(
         let empty = store.row_count(crate::model::HabitatTable::Contributions)? == 0;
         return Ok(ContributionPlan::Fresh { rows, empty });
     }
-    let bar = progress(opts.progress, rows, "planning");
+    let bar = Progress::new(opts.progress).bar(rows, "planning contributions");
     let (counts, sum) =
         with_resolved_rows(f, resolver, &bar, |rows| store.stage_contributions(rows))?;
     bar.finish_and_clear();
@@ -821,6 +900,50 @@ fn plan_contributions(
         }
     }
     Ok(ContributionPlan::Staged(counts))
+}
+
+/// The plan's first few contributions with what it does with each: every row is inserted when
+/// nothing was staged; otherwise the staged plan says, line by line.
+fn contribution_samples(
+    store: &mut dyn Store,
+    f: &SourceFile,
+    plan: &ContributionPlan,
+) -> Result<Vec<Sample>, ImportError> {
+    let rows: Vec<validate::ContributionRow> = validate::rows(f, validate::parse_contribution)?
+        .take(plan::SAMPLES)
+        .collect();
+    let staged = match plan {
+        ContributionPlan::Fresh { .. } => Vec::new(),
+        ContributionPlan::Staged(_) => {
+            let lines: Vec<u64> = rows.iter().map(|r| r.line).collect();
+            store.staged_actions(&lines)?
+        }
+    };
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let action = match plan {
+                ContributionPlan::Fresh { .. } => plan::Action::Insert,
+                ContributionPlan::Staged(_) => match staged.iter().find(|s| s.line == r.line) {
+                    Some(s) if s.new => plan::Action::Insert,
+                    Some(s) if s.changed => plan::Action::Update,
+                    _ => plan::Action::Unchanged,
+                },
+            };
+            Sample {
+                action: Some(action),
+                line: r.line,
+                key: r.member_email.as_str().to_string(),
+                detail: format!(
+                    "{} {} {} {}",
+                    r.period_name,
+                    r.contribution_type.as_str(),
+                    r.amount,
+                    r.status.as_str()
+                ),
+            }
+        })
+        .collect())
 }
 
 /// Whose contributions a run added or removed, for the opening balance rules.
@@ -848,7 +971,7 @@ fn apply_contributions(
 ) -> Result<(TableCounts, ReadBackScope, Touched), ImportError> {
     match plan {
         ContributionPlan::Fresh { rows, empty } => {
-            let bar = progress(opts.progress, rows, "contributions");
+            let bar = Progress::new(opts.progress).bar(rows, "writing contributions");
             let (inserted, sum) = with_resolved_rows(f, resolver, &bar, |rows| {
                 store.insert_new_contributions(run_id, rows)
             })?;
@@ -869,7 +992,9 @@ fn apply_contributions(
         }
         ContributionPlan::Staged(counts) => {
             let delete = opts.corrections == CorrectionPolicy::Replace;
-            let applied = store.apply_staged_contributions(run_id, counts, delete)?;
+            let applied = Progress::new(opts.progress).phase("writing contributions", || {
+                store.apply_staged_contributions(run_id, counts, delete)
+            })?;
             store.record_changes(run_id, &applied.changes)?;
             report.changes += applied.changes.len() as u64;
             report.corrections.deleted = applied.deleted;
@@ -985,18 +1110,4 @@ impl OpeningChange {
             after: Some(format!("{} / {}", self.after.balance, self.after.tax_basis)),
         })
     }
-}
-
-fn progress(enabled: bool, total: u64, what: &str) -> ProgressBar {
-    if !enabled || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(total);
-    if let Ok(style) = ProgressStyle::with_template(
-        "{msg:>14} [{bar:40}] {pos}/{len} rows ({per_sec}, {eta} left)",
-    ) {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar.set_message(what.to_string());
-    bar
 }

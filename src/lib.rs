@@ -36,6 +36,7 @@ pub mod manual;
 pub mod model;
 pub mod money;
 pub mod plan;
+pub mod progress;
 pub mod report;
 pub mod runlog;
 pub mod source;

@@ -8,8 +8,11 @@
 pub mod allocation;
 pub mod document;
 pub mod pdf;
+mod prune;
 pub mod signoff;
 pub mod statement;
+
+pub use prune::{prune_human, prune_json};
 
 use std::collections::BTreeMap;
 use std::fmt::Write;

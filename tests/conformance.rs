@@ -1400,7 +1400,11 @@ fn import_steps_in_guide_order(b: Backend) {
         "{}",
         describe(&out)
     );
-    assert_eq!(b.count("capital_accounts"), 0);
+    match &b.engine {
+        // A refused first run into a SQLite file that does not exist leaves no file behind.
+        Engine::Sqlite(_) => assert!(!common::sqlite_path(&b.url).exists()),
+        Engine::Postgres(_) => assert_eq!(b.count("capital_accounts"), 0),
+    }
 
     for (what, source, table, n) in [
         ("members", "members", "members", 12),

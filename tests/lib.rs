@@ -19,6 +19,7 @@ mod container;
 mod generate;
 mod hardening;
 mod hostile_input;
+mod production;
 mod properties;
 mod report;
 mod schema_postgres;
@@ -41,6 +42,7 @@ fn main() -> std::process::ExitCode {
             generate::tests(),
             hardening::tests(),
             hostile_input::tests(),
+            production::tests(),
             properties::tests(),
             report::tests(),
             schema_postgres::tests(),

@@ -31,7 +31,7 @@ use crate::model::{
 use crate::money::Money;
 
 pub use schema::{InitReport, SchemaStatus};
-pub use sql::{AppliedContributions, StagedCounts};
+pub use sql::{AppliedContributions, StagedCounts, StagedLine};
 
 /// Which database engine a URL names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -359,6 +359,9 @@ pub trait Store {
     /// The earlier imports in (member, period) pairs the staged source covers that it no longer
     /// lists.
     fn missing_contributions(&mut self) -> Result<Vec<MissingContribution>, StoreError>;
+    /// After [`Store::stage_contributions`]: what the plan does with each of a few source lines
+    /// (the plan's samples).
+    fn staged_actions(&mut self, lines: &[u64]) -> Result<Vec<StagedLine>, StoreError>;
     /// Applies the staged plan (and deletes the missing earlier imports if asked); returns what it
     /// did, with the change history to record.
     fn apply_staged_contributions(

@@ -185,6 +185,16 @@ pub(crate) fn has_imported_contributions<C: SqlConn>(c: &mut C) -> Result<bool, 
     )? > 0)
 }
 
+/// What the staged plan does with one source line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StagedLine {
+    pub line: u64,
+    /// No earlier import matches it: inserted.
+    pub new: bool,
+    /// It matches an earlier import whose status or approval date it changes: updated.
+    pub changed: bool,
+}
+
 /// How the staged rows relate to what the tool imported before.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StagedCounts {
@@ -313,6 +323,35 @@ pub(crate) fn unchanged_proof<C: SqlConn>(c: &mut C) -> Result<DigestSum, StoreE
         },
     )?;
     Ok(sum)
+}
+
+/// What the staged plan does with each of `lines` (a few source lines, for the plan's samples).
+pub(crate) fn staged_actions<C: SqlConn>(
+    c: &mut C,
+    lines: &[u64],
+) -> Result<Vec<StagedLine>, StoreError> {
+    let mut out = Vec::new();
+    if lines.is_empty() {
+        return Ok(out);
+    }
+    let params: Vec<Value> = lines
+        .iter()
+        .map(|l| Value::Int(i64::try_from(*l).unwrap_or(i64::MAX)))
+        .collect();
+    let placeholders: Vec<String> = (1..=lines.len()).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "SELECT line, existing_id IS NULL, changed FROM hm_plan WHERE line IN ({}) ORDER BY line",
+        placeholders.join(", ")
+    );
+    c.query("planning contributions", &sql, &params, &mut |r| {
+        out.push(StagedLine {
+            line: u64::try_from(r.int(0)?).unwrap_or(0),
+            new: r.opt_bool(1)?.unwrap_or(false),
+            changed: r.opt_bool(2)?.unwrap_or(false),
+        });
+        Ok(())
+    })?;
+    Ok(out)
 }
 
 /// The columns of a contribution as [`read_values`] expects them, prefixed by an alias.
@@ -1399,6 +1438,10 @@ impl<E: Engine> Store for E {
 
     fn missing_contributions(&mut self) -> Result<Vec<MissingContribution>, StoreError> {
         missing_contributions(self)
+    }
+
+    fn staged_actions(&mut self, lines: &[u64]) -> Result<Vec<StagedLine>, StoreError> {
+        staged_actions(self, lines)
     }
 
     fn apply_staged_contributions(
