@@ -35,6 +35,8 @@ pub(crate) enum Needs {
     PostgresBinaries,
     /// Headless Chromium and chromedriver (`common::browser`), for what a person sees on a page.
     Browser,
+    /// Both a browser and a PostgreSQL server: a page that migrates into PostgreSQL.
+    BrowserAndPostgres,
 }
 
 /// One registered test: its full module path, what it needs, and the function to run.
@@ -173,6 +175,9 @@ impl Machine {
             (Machine::Probed { browser, .. }, Needs::Browser) => {
                 browser.get_or_init(common::browser::probe).clone()
             }
+            (Machine::Probed { .. }, Needs::BrowserAndPostgres) => self
+                .lacks(Needs::Browser)
+                .or_else(|| self.lacks(Needs::Postgres)),
         }
     }
 }

@@ -96,7 +96,8 @@ pub(crate) struct App {
     url_token: Mutex<Option<String>>,
     /// The cookie's value.
     session: String,
-    allowed_hosts: Vec<String>,
+    /// The port listened on: a request's `Host` must name it.
+    port: u16,
     workspace: Mutex<Workspace>,
     run: Mutex<RunState>,
 }
@@ -160,14 +161,6 @@ async fn run_server(config: Config) -> Result<(), ServeError> {
         &url_token[..8]
     ));
     let workspace = Workspace::create(dir.clone())?;
-    let mut allowed_hosts = vec![
-        format!("127.0.0.1:{}", addr.port()),
-        format!("localhost:{}", addr.port()),
-        format!("[::1]:{}", addr.port()),
-    ];
-    if config.listen {
-        allowed_hosts.push(addr.to_string());
-    }
     let shown_host = if addr.ip().is_unspecified() || addr.ip().is_loopback() {
         format!("127.0.0.1:{}", addr.port())
     } else {
@@ -179,7 +172,7 @@ async fn run_server(config: Config) -> Result<(), ServeError> {
         config,
         url_token: Mutex::new(Some(url_token)),
         session: token(),
-        allowed_hosts,
+        port: addr.port(),
         workspace: Mutex::new(workspace),
         run: Mutex::new(RunState::Idle),
     });
@@ -266,7 +259,7 @@ pub(crate) async fn guard(
         .and_then(|h| h.to_str().ok())
         .unwrap_or_default()
         .to_ascii_lowercase();
-    if !app.allowed_hosts.contains(&host) {
+    if !host_allowed(&host, app.port) {
         // A page on another site that made its name resolve to this machine (DNS rebinding).
         return refuse(
             StatusCode::MISDIRECTED_REQUEST,
@@ -332,6 +325,22 @@ fn trade_token(app: &App, given: &str, path: &str) -> Response {
     response
 }
 
+/// Whether a `Host` header names this server: `localhost` or an IP address, with the port listened
+/// on. A DNS rebinding attack needs a name of its own that resolves here, so a name other than
+/// `localhost` is refused; an IP address cannot be rebound.
+fn host_allowed(host: &str, port: u16) -> bool {
+    let Some((name, given_port)) = host.rsplit_once(':') else {
+        return false;
+    };
+    if given_port.parse::<u16>().ok() != Some(port) {
+        return false;
+    }
+    let bracketed = name.strip_prefix('[').and_then(|n| n.strip_suffix(']'));
+    name == "localhost"
+        || name.parse::<Ipv4Addr>().is_ok()
+        || bracketed.is_some_and(|n| n.parse::<std::net::Ipv6Addr>().is_ok())
+}
+
 fn has_session(app: &App, headers: &HeaderMap) -> bool {
     headers
         .get_all(header::COOKIE)
@@ -342,11 +351,12 @@ fn has_session(app: &App, headers: &HeaderMap) -> bool {
         .any(|value| constant_time_eq(value.as_bytes(), app.session.as_bytes()))
 }
 
+/// Compares secrets in time independent of where they differ.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Headers on every page: no framing, no scripts or styles but the page's own, no referrer, no
+/// Headers on every page: no framing, no scripts or styles but the page's own, no referrer to other sites, no
 /// caching of the treasurer's data.
 fn secure_headers(headers: &mut HeaderMap) {
     let set = |headers: &mut HeaderMap, name: header::HeaderName, value: &'static str| {
@@ -359,7 +369,9 @@ fn secure_headers(headers: &mut HeaderMap) {
          frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
     );
     set(headers, header::X_FRAME_OPTIONS, "DENY");
-    set(headers, header::REFERRER_POLICY, "no-referrer");
+    // Not `no-referrer`: under it a browser sends `Origin: null` with a form, which the Origin
+    // check must refuse. `same-origin` keeps the page's addresses from any other site all the same.
+    set(headers, header::REFERRER_POLICY, "same-origin");
     set(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(headers, header::CACHE_CONTROL, "no-store");
 }
@@ -369,4 +381,22 @@ fn refuse(status: StatusCode, message: &str) -> Response {
     let mut response = (status, pages::refusal(message)).into_response();
     secure_headers(response.headers_mut());
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_by_address_or_localhost_with_the_port() {
+        assert!(host_allowed("127.0.0.1:8080", 8080));
+        assert!(host_allowed("localhost:8080", 8080));
+        assert!(host_allowed("[::1]:8080", 8080));
+        assert!(host_allowed("192.168.1.5:8080", 8080));
+        assert!(!host_allowed("127.0.0.1:8081", 8080));
+        assert!(!host_allowed("127.0.0.1", 8080));
+        assert!(!host_allowed("evil.example:8080", 8080));
+        assert!(!host_allowed("localhost.evil.example:8080", 8080));
+        assert!(!host_allowed("[evil]:8080", 8080));
+    }
 }
