@@ -699,10 +699,27 @@ fn treasurer_fixes_a_bad_bundle_and_migrates_into_sqlite() {
     assert_eq!(history.len(), 1);
     assert!(browser.text(&history[0]).contains("succeeded"));
     shot(&browser, "6-signoff");
-    let members: i64 = common::sqlite_conn(&url)
-        .query_row("SELECT count(*) FROM members", [], |r| r.get(0))
-        .expect("count");
-    assert_eq!(members, 4);
+    let count = || -> i64 {
+        common::sqlite_conn(&url)
+            .query_row("SELECT count(*) FROM members", [], |r| r.get(0))
+            .expect("count")
+    };
+    assert_eq!(count(), 4);
+
+    // Restore the backup taken before the run: a page that says what it does, then a second
+    // confirmation naming the database.
+    browser.click(&browser.find("#history a.restore"));
+    let button = browser.wait_for("#restore", WAIT);
+    shot(&browser, "7-restore");
+    browser.click(&button);
+    let asked = browser.accept_alert();
+    assert!(asked.contains("before run 1"), "{asked}");
+    browser.wait_for("#restored", WAIT);
+    assert_eq!(
+        count(),
+        0,
+        "the backup was taken before the members were imported"
+    );
 }
 
 fn a_migration_into_postgresql_from_the_page() {

@@ -581,7 +581,16 @@ async fn start_migrate(State(app): Shared) -> Result<Redirect, PageError> {
     }
     let worker = Arc::clone(&app);
     tokio::task::spawn_blocking(move || {
-        let outcome = migrate_now(&worker);
+        // A panic must not leave the page saying "in progress" for ever.
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| migrate_now(&worker)))
+                .unwrap_or_else(|_| RunOutcome::Failed {
+                    message:
+                        "The migration stopped unexpectedly; its transaction was not committed. \
+                          Please report this."
+                            .into(),
+                    checks: None,
+                });
         *worker.run_state() = RunState::Finished {
             what: "The migration".into(),
             outcome,
