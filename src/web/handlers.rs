@@ -217,6 +217,22 @@ async fn upload(State(app): Shared, mut form: Multipart) -> Result<Response, Pag
             "No file was given: pick or drop the files first.",
         ));
     }
+    // Two files for one table in one upload: say so, as the command line does for a bundle.
+    for (i, (name, bytes)) in received.iter().enumerate() {
+        let table = super::workspace::table_of(name, bytes);
+        if let Some((other, _)) = received[..i]
+            .iter()
+            .find(|(n, b)| table.is_some() && super::workspace::table_of(n, b) == table)
+        {
+            return Err(PageError::new(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "Two files for {}: {other} and {name}; give one.",
+                    table.map_or("", Table::stem)
+                ),
+            ));
+        }
+    }
     blocking(move || {
         let mut ws = app.workspace();
         for (name, bytes) in received {

@@ -181,7 +181,7 @@ async fn run_server(config: Config) -> Result<(), ServeError> {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(
             out,
-            "habitat-migrate is serving the migration page for {}",
+            "Serving the migration page for {}",
             pages::database_label(&app.config.database)
         );
         let _ = writeln!(

@@ -458,7 +458,11 @@ fn side_list(v: &ProblemsView<'_>, diags: &[Diagnostic]) -> String {
         };
         let target = match (d.line, &d.column) {
             (Some(line), column) => {
-                let index = u.data().iter().position(|s| s.line == line).unwrap_or(0);
+                // Records are in line order: a search, not a scan, for each of up to 500 findings.
+                let index = u
+                    .data()
+                    .binary_search_by_key(&line, |s| s.line)
+                    .unwrap_or_else(|at| at);
                 let page = index / ROWS_PER_PAGE + 1;
                 let anchor = match column {
                     Some(c) if u.header().contains(c) => format!("c{line}-{}", esc(c)),
