@@ -19,6 +19,7 @@ mod handlers;
 mod pages;
 pub mod workspace;
 
+use std::future::IntoFuture;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -195,12 +196,16 @@ async fn run_server(config: Config) -> Result<(), ServeError> {
         open_in_browser(&link);
     }
     let router = handlers::router(Arc::clone(&app));
-    let served = axum::serve(
+    let server = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(stopped())
-    .await;
+    );
+    // On a signal, stop at once rather than wait for the browser's idle connections to close:
+    // the workspace (the treasurer's files) must go with the server.
+    let served = tokio::select! {
+        served = server.into_future() => served,
+        () = stopped() => Ok(()),
+    };
     let _ = std::fs::remove_dir_all(&dir);
     served.map_err(ServeError::Runtime)
 }
