@@ -100,6 +100,12 @@ impl Workspace {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let format = Format::from_path(Path::new(&name));
+        if format == Format::Sheet {
+            return Err(WorkspaceError::Refused(format!(
+                "{name}: the page does not read workbooks yet; save each sheet as CSV, or use \
+                 `habitat-migrate migrate` with the workbook"
+            )));
+        }
         let table = table_of(&name, &bytes).ok_or_else(|| {
             WorkspaceError::Refused(format!(
                 "{name}: cannot tell which table this file holds; name it members, capital_accounts, \
@@ -140,6 +146,7 @@ impl Workspace {
                 display: u.name.clone(),
                 table: u.table,
                 format: u.format,
+                sheet: None,
             })
             .collect()
     }
@@ -149,6 +156,8 @@ impl Workspace {
             Format::Csv => "csv",
             Format::Json => "json",
             Format::JsonLines => "jsonl",
+            // Refused by `add`: the page takes no workbooks yet.
+            Format::Sheet => "xlsx",
         };
         self.dir.join(format!("{}.{ext}", u.table.stem()))
     }
