@@ -334,6 +334,25 @@ pub enum Command {
         #[arg(long, value_name = "BUNDLE_DIR", conflicts_with_all = ["members", "seed"], requires = "out")]
         from: Option<PathBuf>,
     },
+    /// Serve the migration as a local web page: files → problems → plan → migrate → sign off.
+    #[command(
+        long_about = "Serve the migration as a local web page, for whoever prefers a browser to a terminal: give the files, see every problem in its cell and fix it there, see the plan, migrate, and sign off.\n\nThe page listens on 127.0.0.1 only, and the link it prints carries a one-time key; nothing is fetched from the network and the files stay on this computer. The database is the one --database-url names."
+    )]
+    Serve {
+        /// The port to listen on (0: any free port; the printed link says which).
+        #[arg(long, default_value_t = 8080)]
+        port: u16,
+        /// Open the link in the desktop's browser.
+        #[arg(long)]
+        open: bool,
+        /// Listen on this address instead (e.g. 0.0.0.0:8080): other computers can then reach the
+        /// page, with the link. A non-loopback address is refused without this option.
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+        /// The largest upload accepted, in MiB.
+        #[arg(long, value_name = "MIB", default_value_t = crate::web::DEFAULT_MAX_UPLOAD_MIB)]
+        max_upload: usize,
+    },
     /// Print a shell completion script.
     #[command(
         long_about = "Print a shell completion script on standard output.\n\nExample: habitat-migrate completions bash > ~/.local/share/bash-completion/completions/habitat-migrate"
@@ -981,6 +1000,12 @@ fn run(cli: &Cli, ui: &Ui) -> Result<i32, Failure> {
             );
             Ok(EXIT_OK)
         }
+        Command::Serve {
+            port,
+            open,
+            listen,
+            max_upload,
+        } => serve(cli, *port, *open, *listen, *max_upload),
         // What these print is what was asked for, not a report: neither -q nor --format applies.
         Command::Completions { shell } => {
             write_stdout(&manual::completions(*shell, Cli::command()))
@@ -1004,6 +1029,39 @@ fn run(cli: &Cli, ui: &Ui) -> Result<i32, Failure> {
             Ok(EXIT_OK)
         }
     }
+}
+
+fn serve(
+    cli: &Cli,
+    port: u16,
+    open: bool,
+    listen: Option<std::net::SocketAddr>,
+    max_upload: usize,
+) -> Result<i32, Failure> {
+    let addr = listen.unwrap_or_else(|| crate::web::Config::loopback(port));
+    if listen.is_some_and(|a| !a.ip().is_loopback()) {
+        eprintln!(
+            "WARNING: --listen {addr}: the page can be reached from other computers on this network. \
+             Anyone with the printed link can read the files and migrate; give the link to no one."
+        );
+    }
+    let config = crate::web::Config {
+        database: url(cli)?,
+        backup_dir: cli.backup_dir.clone(),
+        log_dir: cli.log_dir.clone(),
+        addr,
+        listen: listen.is_some(),
+        max_upload_bytes: max_upload.saturating_mul(1 << 20),
+        open_browser: open,
+    };
+    crate::web::serve(config).map_err(|e| Failure {
+        code: match e {
+            crate::web::ServeError::NotLoopback { .. } => EXIT_USAGE,
+            _ => EXIT_FILE,
+        },
+        message: e.to_string(),
+    })?;
+    Ok(EXIT_OK)
 }
 
 /// Writes generated text to standard output. A reader that went away (`| head`) is not a failure.
@@ -1166,18 +1224,10 @@ fn import_files(
             validate::validate(files, &validate::KnownRefs::default())
         })?;
         if !v.ok() {
-            ui.print_failure(&report::validation_human(&v), || {
-                report::validation_json(&v)
-            });
-            return Ok(EXIT_INVALID);
+            return report_invalid(ui, &v, files, annotate_dir);
         }
     }
-    let mut store: Box<dyn Store> = if dry_run && new_sqlite {
-        // A dry run must not create the database file it would import into.
-        Box::new(store::sqlite::SqliteStore::open_in_memory(&url)?)
-    } else {
-        store::open(&url, true)?
-    };
+    let mut store = store::open_for_import(&url, dry_run)?;
     let command = match corrections.flag() {
         Some(flag) => format!("{command} {flag}"),
         None => command,

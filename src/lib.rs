@@ -19,7 +19,8 @@
 //! - [`backup`] takes and restores backups; [`runlog`] writes the JSON-lines log;
 //! - [`report`] renders results for people and machines; [`cli`] maps them to exit codes, and
 //!   [`manual`] makes the man page and shell completions from the same definitions;
-//! - [`user`] names who ran the tool, for the run record.
+//! - [`user`] names who ran the tool, for the run record;
+//! - [`web`] serves the same pipeline as a local web page (`serve`).
 
 pub mod allocate;
 pub mod annotate;
@@ -44,3 +45,4 @@ pub mod store;
 pub mod user;
 pub mod validate;
 pub mod verify;
+pub mod web;

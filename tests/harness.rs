@@ -37,6 +37,8 @@ pub(crate) enum Needs {
     Browser,
     /// Poppler's `pdftotext`, to read back the text of a PDF the tool wrote.
     Pdftotext,
+    /// Both a browser and a PostgreSQL server: a page that migrates into PostgreSQL.
+    BrowserAndPostgres,
 }
 
 /// One registered test: its full module path, what it needs, and the function to run.
@@ -186,6 +188,9 @@ impl Machine {
                     (!runs).then(|| "no pdftotext (apt-get install poppler-utils)".to_owned())
                 })
                 .clone(),
+            (Machine::Probed { .. }, Needs::BrowserAndPostgres) => self
+                .lacks(Needs::Browser)
+                .or_else(|| self.lacks(Needs::Postgres)),
         }
     }
 }

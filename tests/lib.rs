@@ -27,6 +27,7 @@ mod schema_sqlite;
 mod store_conformance;
 mod tls;
 mod validate_rules;
+mod web;
 mod workbook;
 
 fn main() -> std::process::ExitCode {
@@ -50,6 +51,7 @@ fn main() -> std::process::ExitCode {
             store_conformance::tests(),
             tls::tests(),
             validate_rules::tests(),
+            web::tests(),
             workbook::tests(),
         ]
         .concat(),

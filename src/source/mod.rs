@@ -194,7 +194,8 @@ pub enum Format {
 }
 
 impl Format {
-    fn from_path(path: &Path) -> Format {
+    /// The format a file name says: `.json`, `.jsonl`/`.ndjson`, else CSV.
+    pub fn from_path(path: &Path) -> Format {
         match path
             .extension()
             .and_then(|e| e.to_str())

@@ -470,6 +470,19 @@ pub fn open(url: &DbUrl, create: bool) -> Result<Box<dyn Store>, StoreError> {
     }
 }
 
+/// Opens the store an import runs against. A dry run into a SQLite file that does not exist yet
+/// plans against an empty database in memory: a dry run must not create the file it would import
+/// into. Used by `migrate`, `import` and the web page alike.
+pub fn open_for_import(url: &DbUrl, dry_run: bool) -> Result<Box<dyn Store>, StoreError> {
+    let new_sqlite =
+        url.backend == Backend::Sqlite && !url.path.as_ref().is_some_and(|p| p.exists());
+    if dry_run && new_sqlite {
+        Ok(Box::new(sqlite::SqliteStore::open_in_memory(url)?))
+    } else {
+        open(url, true)
+    }
+}
+
 /// Opens the store only if the database exists and holds the schema; `Ok(None)` otherwise. Used
 /// by `validate-source`, which must never create a database.
 pub fn open_existing(url: &DbUrl) -> Result<Option<Box<dyn Store>>, StoreError> {

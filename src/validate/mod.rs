@@ -10,6 +10,7 @@
 
 mod cross;
 mod fields;
+pub mod repair;
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};

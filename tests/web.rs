@@ -1,0 +1,777 @@
+//! `habitat-migrate serve`: the safety rules over plain HTTP, and the treasurer's whole walk
+//! through the page in a real headless Chromium.
+//!
+//! Each test starts `serve` as a child process on a free port (`--port 0`) and reads the link
+//! with its one-time token from its output, as a person would.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::{self, browser::Browser};
+use crate::harness::{Test, tests};
+
+pub(crate) fn tests() -> Vec<Test> {
+    tests! {
+        Nothing: [
+            a_request_without_the_token_is_refused,
+            the_link_works_once,
+            another_host_is_refused,
+            a_cross_origin_post_is_refused,
+            an_oversized_upload_is_refused_with_a_message,
+            without_listen_only_loopback_is_served,
+            listen_warns,
+            a_second_migrate_is_refused,
+            a_run_holding_the_writer_lock_is_named,
+        ],
+        Browser: [treasurer_fixes_a_bad_bundle_and_migrates_into_sqlite],
+        BrowserAndPostgres: [a_migration_into_postgresql_from_the_page],
+    }
+}
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn bad_bundle() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/web/bad")
+}
+
+fn techne() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/techne")
+}
+
+/// A running `serve`, stopped (SIGTERM, so it removes its workspace) when dropped.
+struct Served {
+    child: Child,
+    port: u16,
+    /// The printed link, with its token.
+    link: String,
+    stderr: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Served {
+    fn start(database_url: &str, extra: &[&str]) -> Served {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let stderr = dir.path().join("stderr.txt");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_habitat-migrate"))
+            .env_remove("DATABASE_URL")
+            .env_remove("BACKUP_DIR")
+            .current_dir(dir.path())
+            .args(["--database-url", database_url, "serve", "--port", "0"])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr).expect("stderr file"))
+            .spawn()
+            .expect("start serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let link = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(at) = line.find("http://") {
+                        break line[at..].trim().to_string();
+                    }
+                }
+                _ => panic!(
+                    "serve printed no link; stderr: {}",
+                    std::fs::read_to_string(&stderr).unwrap_or_default()
+                ),
+            }
+        };
+        let port = link
+            .trim_start_matches("http://")
+            .split(['/', '?'])
+            .next()
+            .and_then(|hostport| hostport.rsplit_once(':'))
+            .and_then(|(_, p)| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {link}"));
+        Served {
+            child,
+            port,
+            link,
+            stderr,
+            _dir: dir,
+        }
+    }
+
+    fn origin(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The path and query of the printed link (`/?token=…`).
+    fn link_path(&self) -> String {
+        self.link
+            .split_once(&format!(":{}", self.port))
+            .map(|(_, rest)| rest.to_string())
+            .unwrap_or_default()
+    }
+
+    /// Trades the link's token for the session cookie, as a browser would.
+    fn session(&self) -> String {
+        let r = http(self.port, "GET", &self.link_path(), &[], b"");
+        assert_eq!(r.status, 303, "{}", r.head);
+        let cookie = r
+            .header("set-cookie")
+            .unwrap_or_else(|| panic!("no cookie in {}", r.head));
+        cookie.split(';').next().unwrap_or_default().to_string()
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Reply {
+    status: u16,
+    head: String,
+    body: String,
+}
+
+impl Reply {
+    fn header(&self, name: &str) -> Option<String> {
+        self.head.lines().find_map(|line| {
+            let (n, v) = line.split_once(':')?;
+            n.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        })
+    }
+}
+
+/// One HTTP/1.1 request on a connection of its own; `Host` is 127.0.0.1 unless a header says
+/// otherwise.
+fn http(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream.set_read_timeout(Some(WAIT)).expect("timeout");
+    let mut head = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
+        head.push_str(&format!("Host: 127.0.0.1:{port}\r\n"));
+    }
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    stream.write_all(head.as_bytes()).expect("send head");
+    // A server refusing a large body may close before reading it all.
+    let _ = stream.write_all(body);
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {head:?}"));
+    Reply {
+        status,
+        head: head.to_string(),
+        body: body.to_string(),
+    }
+}
+
+/// A POST of a form from the page itself.
+fn post_form(s: &Served, cookie: &str, path: &str, form: &str) -> Reply {
+    let origin = s.origin();
+    http(
+        s.port,
+        "POST",
+        path,
+        &[
+            ("Cookie", cookie),
+            ("Origin", &origin),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        form.as_bytes(),
+    )
+}
+
+fn url_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn a_request_without_the_token_is_refused() {
+    let (_db, url) = common::fresh_sqlite();
+    let s = Served::start(&url, &[]);
+    for path in ["/", "/files", "/problems", "/signoff", "/download/members"] {
+        let r = http(s.port, "GET", path, &[], b"");
+        assert_eq!(r.status, 403, "{path}: {}", r.head);
+        assert!(r.body.contains("no key to this page"), "{}", r.body);
+    }
+    let r = http(
+        s.port,
+        "GET",
+        "/files",
+        &[("Cookie", "habitat_migrate_session=guess")],
+        b"",
+    );
+    assert_eq!(r.status, 403);
+    let r = http(s.port, "GET", "/?token=0123", &[], b"");
+    assert_eq!(r.status, 403);
+    // With the key, the page answers.
+    let cookie = s.session();
+    let r = http(s.port, "GET", "/files", &[("Cookie", &cookie)], b"");
+    assert_eq!(r.status, 200, "{}", r.head);
+    assert!(r.body.contains("1. Files"));
+    assert_eq!(r.header("x-frame-options").as_deref(), Some("DENY"));
+    assert!(
+        r.header("content-security-policy")
+            .is_some_and(|csp| csp.contains("default-src 'self'"))
+    );
+}
+
+fn the_link_works_once() {
+    let (_db, url) = common::fresh_sqlite();
+    let s = Served::start(&url, &[]);
+    let first = http(s.port, "GET", &s.link_path(), &[], b"");
+    assert_eq!(first.status, 303);
+    assert_eq!(first.header("location").as_deref(), Some("/"));
+    let cookie = first.header("set-cookie").expect("cookie");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let again = http(s.port, "GET", &s.link_path(), &[], b"");
+    assert_eq!(again.status, 403);
+    assert!(again.body.contains("used already"), "{}", again.body);
+}
+
+fn another_host_is_refused() {
+    let (_db, url) = common::fresh_sqlite();
+    let s = Served::start(&url, &[]);
+    let cookie = s.session();
+    let port = s.port.to_string();
+    for host in [
+        format!("evil.example:{port}"),
+        format!("localhost.evil.example:{port}"),
+        "127.0.0.1:1".to_string(),
+    ] {
+        let r = http(
+            s.port,
+            "GET",
+            "/files",
+            &[("Host", &host), ("Cookie", &cookie)],
+            b"",
+        );
+        assert_eq!(r.status, 421, "{host}: {}", r.head);
+        assert!(r.body.contains("names another host"), "{}", r.body);
+    }
+    let r = http(
+        s.port,
+        "GET",
+        "/files",
+        &[("Host", &format!("localhost:{port}")), ("Cookie", &cookie)],
+        b"",
+    );
+    assert_eq!(r.status, 200);
+}
+
+fn a_cross_origin_post_is_refused() {
+    let (_db, url) = common::fresh_sqlite();
+    let s = Served::start(&url, &[]);
+    let cookie = s.session();
+    let form = format!("dir={}", url_encode(&techne().display().to_string()));
+    for origin in [Some("http://evil.example"), Some("null"), None] {
+        let mut headers = vec![
+            ("Cookie", cookie.as_str()),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ];
+        if let Some(o) = origin {
+            headers.push(("Origin", o));
+        }
+        let r = http(s.port, "POST", "/files/bundle", &headers, form.as_bytes());
+        assert_eq!(r.status, 403, "{origin:?}: {}", r.head);
+        assert!(r.body.contains("another page or site"), "{}", r.body);
+    }
+    // Nothing was taken in; from the page's own origin it is.
+    let r = http(s.port, "GET", "/files", &[("Cookie", &cookie)], b"");
+    assert!(r.body.contains("missing — required"), "{}", r.body);
+    let r = post_form(&s, &cookie, "/files/bundle", &form);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = http(s.port, "GET", "/files", &[("Cookie", &cookie)], b"");
+    assert!(!r.body.contains("missing — required"), "{}", r.body);
+    assert!(r.body.contains("members.csv"));
+}
+
+fn an_oversized_upload_is_refused_with_a_message() {
+    let (_db, url) = common::fresh_sqlite();
+    let s = Served::start(&url, &["--max-upload", "1"]);
+    let cookie = s.session();
+    let boundary = "hmboundary7MA4YWxkTrZu0gW";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"members.csv\"\r\n\
+         Content-Type: text/csv\r\n\r\nemail,display_name,ens_name,role,status,joined_at\n"
+    )
+    .into_bytes();
+    let row = b"ada@example.org,Ada,,member,active,2025-01-01\n";
+    while body.len() < 2 << 20 {
+        body.extend_from_slice(row);
+    }
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let origin = s.origin();
+    let content_type = format!("multipart/form-data; boundary={boundary}");
+    let r = http(
+        s.port,
+        "POST",
+        "/files",
+        &[
+            ("Cookie", &cookie),
+            ("Origin", &origin),
+            ("Content-Type", &content_type),
+        ],
+        &body,
+    );
+    assert_eq!(r.status, 413, "{}", r.head);
+    assert!(
+        r.body.contains("larger than the limit of 1 MiB"),
+        "{}",
+        r.body
+    );
+    assert!(!r.body.contains("panicked") && !r.body.contains("src/"));
+}
+
+/// A local address other than loopback, if the machine has one (the address a route to the
+/// documentation network would leave from; no packet is sent).
+fn non_loopback_address() -> Option<std::net::IpAddr> {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    socket.connect("192.0.2.1:9").ok()?;
+    let ip = socket.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
+}
+
+fn without_listen_only_loopback_is_served() {
+    let (_db, url) = common::fresh_sqlite();
+    // Asking for a non-loopback address some other way than --listen is not possible: --port
+    // binds 127.0.0.1, so the machine's other address does not answer.
+    let s = Served::start(&url, &[]);
+    assert!(s.link.starts_with("http://127.0.0.1:"), "{}", s.link);
+    assert!(!s.stderr().contains("WARNING"), "{}", s.stderr());
+    if let Some(ip) = non_loopback_address() {
+        let refused = TcpStream::connect_timeout(
+            &std::net::SocketAddr::new(ip, s.port),
+            Duration::from_secs(2),
+        );
+        assert!(
+            refused.is_err(),
+            "{ip}:{} answered without --listen",
+            s.port
+        );
+    }
+    // --listen on a loopback address is fine and quiet.
+    let s = Served::start(&url, &["--listen", "127.0.0.1:0"]);
+    assert!(!s.stderr().contains("WARNING"), "{}", s.stderr());
+}
+
+fn listen_warns() {
+    let (_db, url) = common::fresh_sqlite();
+    let s = Served::start(&url, &["--listen", "0.0.0.0:0"]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !s.stderr().contains("WARNING") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        s.stderr().contains("can be reached from other computers"),
+        "{}",
+        s.stderr()
+    );
+    // Still the token: another computer without it is refused like anyone.
+    if let Some(ip) = non_loopback_address() {
+        let mut stream = TcpStream::connect((ip, s.port)).expect("connect over the network");
+        stream.set_read_timeout(Some(WAIT)).expect("timeout");
+        let request = format!(
+            "GET /files HTTP/1.1\r\nHost: {ip}:{}\r\nConnection: close\r\n\r\n",
+            s.port
+        );
+        stream.write_all(request.as_bytes()).expect("send");
+        let mut reply = String::new();
+        let _ = stream.read_to_string(&mut reply);
+        assert!(reply.starts_with("HTTP/1.1 403"), "{reply}");
+    }
+}
+
+/// A bundle big enough that its migration takes a while in a debug build.
+fn big_bundle(dir: &Path) -> PathBuf {
+    let out = dir.join("big");
+    common::bin()
+        .args(["gen", "--members", "3000", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    out
+}
+
+fn a_second_migrate_is_refused() {
+    let (db, url) = common::fresh_sqlite();
+    let bundle = big_bundle(db.path());
+    let s = Served::start(&url, &[]);
+    let cookie = s.session();
+    let r = post_form(
+        &s,
+        &cookie,
+        "/files/bundle",
+        &format!("dir={}", url_encode(&bundle.display().to_string())),
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let first = post_form(&s, &cookie, "/migrate", "");
+    assert_eq!(first.status, 303, "{}", first.body);
+    // A second tab, a moment later.
+    let second = post_form(&s, &cookie, "/migrate", "");
+    assert_eq!(second.status, 409, "{}", second.body);
+    assert!(
+        second.body.contains("already in progress"),
+        "{}",
+        second.body
+    );
+    // The first one finishes, alone, and says so.
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let page = http(s.port, "GET", "/migrate", &[("Cookie", &cookie)], b"");
+        if page.body.contains("id=\"outcome\"") {
+            assert!(page.body.contains("run 1 committed"), "{}", page.body);
+            assert!(!page.body.contains("class=\"fail\""), "{}", page.body);
+            break;
+        }
+        assert!(page.body.contains("in progress"), "{}", page.body);
+        assert!(Instant::now() < deadline, "the migration did not finish");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let runs: i64 = common::sqlite_conn(&url)
+        .query_row("SELECT count(*) FROM hm_runs WHERE dry_run = 0", [], |r| {
+            r.get(0)
+        })
+        .expect("count runs");
+    assert_eq!(runs, 1);
+}
+
+fn a_run_holding_the_writer_lock_is_named() {
+    let (_db, url) = common::fresh_sqlite();
+    common::bin()
+        .args(["--database-url", &url, "db", "init"])
+        .assert()
+        .success();
+    let s = Served::start(&url, &[]);
+    let cookie = s.session();
+    let r = post_form(
+        &s,
+        &cookie,
+        "/files/bundle",
+        &format!("dir={}", url_encode(&techne().display().to_string())),
+    );
+    assert_eq!(r.status, 303);
+    // Another writer (a command-line run, say) holds the database's write lock.
+    let other = common::sqlite_conn(&url);
+    other
+        .execute_batch("BEGIN IMMEDIATE")
+        .expect("take the write lock");
+    let r = post_form(&s, &cookie, "/migrate", "");
+    assert_eq!(r.status, 303);
+    let deadline = Instant::now() + WAIT;
+    let page = loop {
+        let page = http(s.port, "GET", "/migrate", &[("Cookie", &cookie)], b"");
+        if page.body.contains("id=\"outcome\"") {
+            break page;
+        }
+        assert!(Instant::now() < deadline, "no outcome");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(page.body.contains("did not complete"), "{}", page.body);
+    assert!(
+        page.body
+            .contains("another habitat-migrate run is writing to this database"),
+        "{}",
+        page.body
+    );
+    other.execute_batch("ROLLBACK").expect("release");
+}
+
+// ---------------------------------------------------------------------------------------------
+// In a real browser
+// ---------------------------------------------------------------------------------------------
+
+/// Saves a screenshot of the page as `NAME.png` into `HM_SCREENSHOTS`, when it is set
+/// (`scripts/screenshots` sets it to `docs/screenshots`).
+fn shot(browser: &Browser, name: &str) {
+    if let Some(dir) = std::env::var_os("HM_SCREENSHOTS") {
+        let dir = PathBuf::from(dir);
+        std::fs::create_dir_all(&dir).expect("screenshot dir");
+        std::fs::write(dir.join(format!("{name}.png")), browser.screenshot_png()).expect("png");
+    }
+}
+
+/// The text the page would download for `stem`, fetched by the page's own script.
+fn downloaded(browser: &Browser, stem: &str) -> String {
+    let value = browser.execute(
+        "return fetch('/download/' + arguments[0]).then(r => r.text());",
+        serde_json::json!([stem]),
+    );
+    value.as_str().unwrap_or_default().to_string()
+}
+
+fn wait_for_text(browser: &Browser, selector: &str, text: &str) {
+    let script = format!(
+        "const e = document.querySelector({selector:?}); return !!e && e.textContent.includes({text:?});"
+    );
+    browser.wait_until(&script, WAIT);
+}
+
+fn treasurer_fixes_a_bad_bundle_and_migrates_into_sqlite() {
+    let (_db, url) = common::fresh_sqlite();
+    let s = Served::start(&url, &[]);
+    let browser = Browser::start();
+    browser.goto(&s.link);
+    assert!(browser.url().ends_with("/files"), "{}", browser.url());
+    // The token is gone from the address bar.
+    assert!(!browser.url().contains("token"));
+
+    // Files: pick three files first; the page says which required one is missing.
+    let input = browser.find("#file-input");
+    let path = |name: &str| bad_bundle().join(name).display().to_string();
+    browser.send_keys(
+        &input,
+        &[
+            path("members.csv"),
+            path("periods.csv"),
+            path("contributions.csv"),
+        ]
+        .join("\n"),
+    );
+    browser.click(&browser.find("#upload button"));
+    wait_for_text(
+        &browser,
+        "tr[data-table=capital_accounts]",
+        "missing — required",
+    );
+    assert!(
+        browser
+            .text(&browser.find("tr[data-table=members]"))
+            .contains("members.csv")
+    );
+    let input = browser.find("#file-input");
+    browser.send_keys(&input, &path("capital_accounts.csv"));
+    browser.click(&browser.find("#upload button"));
+    let next = browser.wait_for("#to-problems", WAIT);
+    shot(&browser, "1-files");
+    browser.click(&next);
+
+    // Problems: the duplicate email is highlighted in its cell, with its hint.
+    browser.goto(&format!("{}/problems?file=members", s.origin()));
+    let summary = browser.text(&browser.find("#summary"));
+    assert!(summary.contains("6 errors"), "{summary}");
+    let bad = browser.find_all("#grid td.cell.error");
+    assert_eq!(bad.len(), 1, "one bad cell in members.csv");
+    let cell = browser.find("#c5-email");
+    assert!(
+        browser
+            .attribute(&cell, "class")
+            .unwrap_or_default()
+            .contains("error")
+    );
+    assert_eq!(
+        browser.css(&cell, "background-color"),
+        "rgba(251, 213, 213, 1)"
+    );
+    browser.click(&cell);
+    let panel = browser.wait_for("#cell-panel:not([hidden])", WAIT);
+    let shown = browser.text(&panel);
+    assert!(shown.contains("email.duplicate"), "{shown}");
+    assert!(shown.contains("hint: keep one row per member"), "{shown}");
+    shot(&browser, "2-problems");
+
+    // Edit in place: the duplicate goes, and so do the references to the member it now names
+    // in the other two files.
+    let value = browser.find("#cell-value");
+    browser.clear(&value);
+    browser.send_keys(&value, "tom.lindqvist@example.org");
+    browser.click(&browser.find("#cell-save"));
+    browser.wait_until(
+        "return !!document.querySelector('#c5-email.edited') && !document.querySelector('#grid td.cell.error');",
+        WAIT,
+    );
+    let summary = browser.text(&browser.find("#summary"));
+    assert!(summary.contains("3 errors"), "{summary}");
+
+    // One grouped repair for the thousands separators, every change shown first.
+    let group = browser.find("a.repair-group");
+    assert_eq!(
+        browser.text(&group),
+        "3 amounts written with thousands separators"
+    );
+    browser.click(&group);
+    let rows = browser.find_all("#repair-list tbody tr");
+    assert_eq!(rows.len(), 3);
+    assert_eq!(
+        browser.text(&rows[0]),
+        "capital_accounts.csv 2 balance 10,000.00 10000.00"
+    );
+    shot(&browser, "3-repair");
+    browser.click(&browser.find("#apply-repair"));
+    let summary = browser.wait_for("#summary.ok", WAIT);
+    assert!(browser.text(&summary).contains("No errors in 14 rows"));
+
+    // The corrected files: the uploads, but for the edited cells.
+    let original = std::fs::read_to_string(bad_bundle().join("members.csv")).expect("members");
+    assert_eq!(
+        downloaded(&browser, "members"),
+        original.replace(
+            "Maya.Okonkwo@example.org,Tom",
+            "tom.lindqvist@example.org,Tom"
+        )
+    );
+    let original =
+        std::fs::read_to_string(bad_bundle().join("capital_accounts.csv")).expect("accounts");
+    assert_eq!(
+        downloaded(&browser, "capital_accounts"),
+        original
+            .replace("\"10,000.00\",\"10,000.00\"", "10000.00,10000.00")
+            .replace("\"6,500.00\"", "6500.00")
+    );
+    let original = std::fs::read_to_string(bad_bundle().join("periods.csv")).expect("periods");
+    assert_eq!(downloaded(&browser, "periods"), original);
+
+    // Plan: the dry run's counts.
+    browser.click(&browser.find("#to-plan"));
+    let counts = browser.wait_for("#counts", WAIT);
+    let members = browser.text(&browser.find("#counts tr[data-table=members]"));
+    assert_eq!(members, "members 4 0 0", "{}", browser.text(&counts));
+    shot(&browser, "4-plan");
+    assert!(
+        !common::sqlite_path(&url).exists(),
+        "the dry run created the database file"
+    );
+
+    // Migrate: one button, a confirmation naming the database, then the checks.
+    browser.click(&browser.find("#to-migrate"));
+    let target = browser.text(&browser.find("#target"));
+    assert!(
+        target.contains(&common::sqlite_path(&url).display().to_string()),
+        "{target}"
+    );
+    browser.click(&browser.find("#migrate"));
+    let asked = browser.accept_alert();
+    assert!(asked.contains("habitat.db"), "{asked}");
+    let outcome = browser.wait_for("#outcome", Duration::from_secs(120));
+    assert!(
+        browser.text(&outcome).contains("committed"),
+        "{}",
+        browser.text(&outcome)
+    );
+    let checks = browser.find_all("#checks li");
+    assert!(checks.len() >= 6, "{} checks", checks.len());
+    for check in &checks {
+        assert_eq!(
+            browser.attribute(check, "class").as_deref(),
+            Some("pass"),
+            "{}",
+            browser.text(check)
+        );
+    }
+    shot(&browser, "5-migrated");
+
+    // Sign off: the run's report and the history.
+    browser.click(&browser.find("#to-signoff"));
+    let report = browser.wait_for("#report", WAIT);
+    assert!(browser.text(&report).contains("Run 1"));
+    let history = browser.find_all("#history tr[data-run]");
+    assert_eq!(history.len(), 1);
+    assert!(browser.text(&history[0]).contains("succeeded"));
+    shot(&browser, "6-signoff");
+    let count = || -> i64 {
+        common::sqlite_conn(&url)
+            .query_row("SELECT count(*) FROM members", [], |r| r.get(0))
+            .expect("count")
+    };
+    assert_eq!(count(), 4);
+
+    // Restore the backup taken before the run: a page that says what it does, then a second
+    // confirmation naming the database.
+    browser.click(&browser.find("#history a.restore"));
+    let button = browser.wait_for("#restore", WAIT);
+    shot(&browser, "7-restore");
+    browser.click(&button);
+    let asked = browser.accept_alert();
+    assert!(asked.contains("before run 1"), "{asked}");
+    browser.wait_for("#restored", WAIT);
+    assert_eq!(
+        count(),
+        0,
+        "the backup was taken before the members were imported"
+    );
+}
+
+fn a_migration_into_postgresql_from_the_page() {
+    let db = common::fresh_pg();
+    // Trust authentication ignores the password; the page must never show it.
+    let url = db
+        .url
+        .replacen("postgres://postgres@", "postgres://postgres:s3cret-pw@", 1);
+    assert!(url.contains("s3cret-pw"), "{url}");
+    let s = Served::start(&url, &[]);
+    let browser = Browser::start();
+    browser.goto(&s.link);
+    let dir = browser.find("#bundle-dir");
+    browser.send_keys(&dir, &techne().display().to_string());
+    browser.click(&browser.find("form[action='/files/bundle'] button"));
+    browser.click(&browser.wait_for("#to-problems", WAIT));
+    browser.click(&browser.wait_for("#to-plan", WAIT));
+    let members = browser.text(&browser.wait_for("#counts tr[data-table=members]", WAIT));
+    assert_eq!(members, "members 12 0 0");
+    browser.click(&browser.find("#to-migrate"));
+    let target = browser.text(&browser.find("#target"));
+    assert_eq!(
+        target,
+        format!("the PostgreSQL database {} on 127.0.0.1:5432", db.name)
+    );
+    browser.click(&browser.find("#migrate"));
+    let asked = browser.accept_alert();
+    assert!(
+        asked.contains(&db.name) && !asked.contains("s3cret"),
+        "{asked}"
+    );
+    let outcome = browser.wait_for("#outcome", Duration::from_secs(120));
+    assert!(browser.text(&outcome).contains("committed"));
+    for check in browser.find_all("#checks li") {
+        assert_eq!(browser.attribute(&check, "class").as_deref(), Some("pass"));
+    }
+    let source = browser
+        .execute(
+            "return document.documentElement.outerHTML;",
+            serde_json::json!([]),
+        )
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(!source.contains("s3cret-pw"));
+    browser.click(&browser.find("#to-signoff"));
+    let history = browser.find_all("#history tr[data-run]");
+    assert_eq!(history.len(), 1);
+    let mut client = common::pg_client(&db.url);
+    let count: i64 = client
+        .query_one("SELECT count(*) FROM members", &[])
+        .expect("count")
+        .get(0);
+    assert_eq!(count, 12);
+}
