@@ -699,6 +699,21 @@ fn treasurer_fixes_a_bad_bundle_and_migrates_into_sqlite() {
     assert_eq!(history.len(), 1);
     assert!(browser.text(&history[0]).contains("succeeded"));
     shot(&browser, "6-signoff");
+    // The sign-off report behind the link is the document `report` writes, with its signature block.
+    let href = browser
+        .execute(
+            "return document.querySelector('#signoff-report').href",
+            serde_json::json!([]),
+        )
+        .as_str()
+        .expect("the report link has an href")
+        .to_owned();
+    let back = browser.url();
+    browser.goto(&href);
+    let body = browser.text(&browser.find("body"));
+    assert!(body.contains("sign-off report — run 1"), "{body}");
+    assert!(body.contains("Sign-off"), "{body}");
+    browser.goto(&back);
     let count = || -> i64 {
         common::sqlite_conn(&url)
             .query_row("SELECT count(*) FROM members", [], |r| r.get(0))

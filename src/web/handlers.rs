@@ -40,6 +40,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/plan", get(plan_page))
         .route("/migrate", get(migrate_page).post(start_migrate))
         .route("/signoff", get(signoff_page))
+        .route("/signoff/report", get(signoff_report))
         .route("/restore/{run}", get(restore_page).post(restore))
         // The limit is checked here, with room for the form's own bytes; `upload` says so clearly.
         .layer(DefaultBodyLimit::max(limit.saturating_add(64 * 1024)))
@@ -654,11 +655,36 @@ struct SignoffQuery {
 fn run_report(store: &mut dyn store::Store, id: i64) -> Result<String, PageError> {
     Ok(match store.run(id)? {
         Some((run, changes)) => format!(
-            "<section id=\"report\"><h2>Run {id}</h2><pre>{}</pre></section>",
+            "<section id=\"report\"><h2>Run {id}</h2>\
+             <p><a id=\"signoff-report\" href=\"/signoff/report?run={id}\" target=\"_blank\">\
+             Open the sign-off report of run {id}</a> (one page to print and sign; \
+             <code>habitat-migrate report --run {id} --output FILE.pdf</code> writes it as PDF)</p>\
+             <pre>{}</pre></section>",
             pages::esc(&crate::report::run_human(&run, &changes))
         ),
         None => pages::notice("warning", &format!("No run {id} is recorded.")),
     })
+}
+
+/// The sign-off report of a run, the same document `habitat-migrate report` writes.
+async fn signoff_report(State(app): Shared, Query(q): Query<SignoffQuery>) -> PageResult {
+    blocking(move || {
+        let Some(mut store) = store::open_existing(&app.config.database)? else {
+            let body = pages::notice(
+                "warning",
+                "No runs yet: this database holds no Habitat schema.",
+            );
+            return Ok(html(&app, "Sign off", "/signoff", &body));
+        };
+        match crate::report::signoff::html(store.as_mut(), q.run) {
+            Ok((_, page)) => Ok(Html(page)),
+            Err(e) => {
+                let body = pages::notice("error", &e.to_string());
+                Ok(html(&app, "Sign off", "/signoff", &body))
+            }
+        }
+    })
+    .await
 }
 
 async fn signoff_page(State(app): Shared, Query(q): Query<SignoffQuery>) -> PageResult {
