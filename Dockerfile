@@ -10,11 +10,13 @@
 
 FROM rust:1.95-bookworm AS builder
 WORKDIR /build
-# Only what the build reads: the manifest and lock file, the sources, and the SQL migrations that
-# src/store/schema.rs embeds (.dockerignore keeps everything else out of the context).
+# Only what the build reads: the manifest and lock file, the sources, the SQL migrations that
+# src/store/schema.rs embeds and the fonts the PDF reports embed (src/report/pdf.rs);
+# .dockerignore keeps everything else out of the context.
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY migrations ./migrations
+COPY assets ./assets
 # Without debug info the binary is a fifth of its size (debug info made 35 of 43 MB when measured);
 # symbol names stay, for backtraces.
 ENV CARGO_PROFILE_RELEASE_STRIP=debuginfo
