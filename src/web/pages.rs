@@ -47,20 +47,9 @@ pub(crate) enum RunOutcome {
     },
 }
 
-/// Text made safe for HTML, in element content and in quoted attributes.
+/// Text made safe for HTML, in element content and in quoted attributes (the report's escaping).
 pub(crate) fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    crate::report::document::escape(text)
 }
 
 /// The database as the page names it: host and database name, or the SQLite file. Never the
