@@ -458,9 +458,12 @@ fn in_transaction(
     };
     let member_plan = match file(Table::Members) {
         Some(f) => {
-            // The file's members may all be new: room for them at once rather than by doubling.
+            // Room at once, rather than by doubling, for the members the file surely adds: at most
+            // `len()` of its rows are members the database holds. Reserving for every row would
+            // double the index on a re-run, where none is new.
             let rows = report.sources.iter().find(|s| s.table == "members");
-            members.reserve(rows.map_or(0, |s| usize::try_from(s.rows).unwrap_or(0)));
+            let rows = rows.map_or(0, |s| usize::try_from(s.rows).unwrap_or(0));
+            members.reserve(rows.saturating_sub(members.len()));
             let mut p = MemberPlanned {
                 plan: plan::plan_members(validate::rows(f, validate::parse_member)?, &mut members),
                 changes: Vec::new(),
