@@ -228,8 +228,7 @@ impl ReadBackScope {
             // The rows the run wrote; the ones it matched unchanged are proved by the match.
             ReadBackScope::Staged => (
                 format!(
-                    "FROM hm_plan p JOIN hm_stage s ON s.line = p.line
-                     JOIN contributions c ON c.id = coalesce(p.existing_id, s.id)
+                    "FROM hm_plan p JOIN contributions c ON c.id = coalesce(p.existing_id, p.new_id)
                      WHERE {}",
                     sql::WRITTEN
                 ),

@@ -220,23 +220,31 @@ pub struct StagedCounts {
 /// `hm_plan` is kept narrow (it has a row per source row): `line` (NULL: an earlier import the
 /// source no longer lists), `existing_id` (NULL: a new row), `changed` (the source changes the
 /// matched row's status or approval date) and the source row's `proof` (the prefix of its
-/// fingerprint, what the read-back counts for a row matched unchanged). The rest stays in
-/// `hm_stage`, joined by line where needed.
+/// fingerprint, what the read-back counts for a row matched unchanged). The few rows a run writes
+/// carry what writing them needs — `new_id` (the id a new row gets), and for a changed row its new
+/// `status`, `approved_at` and fingerprint — so that no later statement scans the stage (a
+/// million rows) to find them; those columns are NULL, and cost next to nothing, on the others.
 const PLAN: &str = "
 CREATE TEMP TABLE hm_plan AS
+SELECT line, existing_id, changed, proof,
+       CASE WHEN existing_id IS NULL THEN new_id END AS new_id,
+       CASE WHEN changed THEN status END AS status,
+       CASE WHEN changed THEN approved_at END AS approved_at,
+       CASE WHEN changed THEN row_digest END AS row_digest
+  FROM (
 SELECT s.line, e.id AS existing_id,
        (e.id IS NOT NULL AND s.line IS NOT NULL
         AND (e.status IS DISTINCT FROM s.status OR e.approved_at IS DISTINCT FROM s.approved_at)) AS changed,
-       s.proof
-  FROM (SELECT line, member_id, period_id, contribution_type, amount, status, approved_at, proof,
-               coalesce(description, '') AS d, description IS NULL AS dn,
+       s.proof, s.id AS new_id, s.status, s.approved_at, s.row_digest
+  FROM (SELECT line, id, member_id, period_id, contribution_type, amount, status, approved_at, proof,
+               row_digest, coalesce(description, '') AS d, description IS NULL AS dn,
                row_number() OVER (PARTITION BY member_id, period_id, contribution_type, amount, description
                                   ORDER BY line) AS n
           FROM hm_stage) s
   FULL JOIN {existing} e
     ON e.member_id = s.member_id AND e.period_id = s.period_id
    AND e.contribution_type = s.contribution_type AND e.amount = s.amount
-   AND e.d = s.d AND e.dn = s.dn AND e.n = s.n";
+   AND e.d = s.d AND e.dn = s.dn AND e.n = s.n) j";
 
 /// The other side of [`PLAN`]: the tool's earlier imports in the (member, period) pairs the file
 /// covers, ranked among identical rows. The pairs are a semi-join (`IN`), so that SQLite walks the
@@ -288,6 +296,9 @@ pub(crate) fn stage_contributions<C: SqlConn>(
         PLAN.replace("{existing}", &format!("({EXISTING})"))
     };
     c.execute(ctx, &C::sql(&plan), &[])?;
+    // Statistics, so that the statements picking the few rows a run writes out of the plan look
+    // them up by id rather than scan the contributions.
+    c.execute(ctx, "ANALYZE hm_plan", &[])?;
     let mut counts = StagedCounts::default();
     let sql = "SELECT coalesce(sum(CASE WHEN line IS NOT NULL AND existing_id IS NULL THEN 1 ELSE 0 END), 0),
                       coalesce(sum(CASE WHEN line IS NOT NULL AND existing_id IS NOT NULL THEN 1 ELSE 0 END), 0),
@@ -454,9 +465,8 @@ pub(crate) fn apply_staged<C: SqlConn>(
     // Every statement below first narrows the plan to the rows it writes (a few, usually), then
     // finds them in the stage by line.
     let sql = format!(
-        "SELECT c.id, m.email, per.name, s.status, s.approved_at, {VALUE_COLUMNS}
+        "SELECT c.id, m.email, per.name, p.status, p.approved_at, {VALUE_COLUMNS}
            FROM hm_plan p
-           JOIN hm_stage s ON s.line = p.line
            JOIN contributions c ON c.id = p.existing_id
            JOIN members m ON m.id = c.member_id
            JOIN allocation_periods per ON per.id = c.period_id
@@ -479,8 +489,7 @@ pub(crate) fn apply_staged<C: SqlConn>(
     for stmt in [
         "DROP TABLE IF EXISTS hm_changed",
         "CREATE TEMP TABLE hm_changed AS
-         SELECT p.existing_id, s.status, s.approved_at, s.row_digest
-           FROM hm_plan p JOIN hm_stage s ON s.line = p.line WHERE p.changed",
+         SELECT existing_id, status, approved_at, row_digest FROM hm_plan WHERE changed",
     ] {
         c.execute(ctx, stmt, &[])?;
     }

@@ -102,15 +102,13 @@ impl SqliteStore {
         // first because switching to WAL needs a lock another writer may hold.
         conn.busy_timeout(Duration::ZERO)
             .map_err(db_err("opening"))?;
-        // A large page cache keeps a million-row transaction's index pages in memory; 48 MiB
-        // rather than more, because the cache is most of what a SQLite run holds beyond the
-        // member index, and a 12-million-row run must stay within 200 MB. The
-        // journal mode is not touched here: switching to WAL rewrites the file header, and
-        // reading (validate-source, verify, a dry run) must leave the file as it was.
-        conn.execute_batch(
+        // The page cache starts small (see `BULK_CACHE`). The journal mode is not touched here:
+        // switching to WAL rewrites the file header, and reading (validate-source, verify, a dry
+        // run) must leave the file as it was.
+        conn.execute_batch(&format!(
             "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;
-             PRAGMA cache_size = -49152; PRAGMA temp_store = FILE;",
-        )
+             PRAGMA cache_size = {SMALL_CACHE}; PRAGMA temp_store = FILE;"
+        ))
         .map_err(|e| match e {
             rusqlite::Error::SqliteFailure(f, _)
                 if matches!(f.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) =>
@@ -485,6 +483,15 @@ impl Engine for SqliteStore {
 
 /// Rows per multi-row INSERT (well within SQLite's 32,766 parameters).
 const ROWS_PER_INSERT: usize = 256;
+
+/// The page cache (in KiB, as `PRAGMA cache_size` takes a negative number) while rows are bulk
+/// inserted: it keeps a million-row transaction's index pages in memory.
+const BULK_CACHE: &str = "-49152";
+/// The page cache the rest of the time. SQLite also sizes its sorter's memory by the cache, so a
+/// re-run's plan (sorting a million staged rows) held the cache and a sorter as large again on top
+/// of the member index: 48 MiB throughout took a 12-million-row re-run to 207 MB. Reading and
+/// planning stream, and lose little with 16 MiB.
+const SMALL_CACHE: &str = "-16384";
 const STAGE_INSERT_COLUMNS: &str = "line, id, member_id, period_id, contribution_type, amount, description, status, approved_at, row_digest, proof";
 const FINAL_INSERT_COLUMNS: &str =
     "id, member_id, period_id, contribution_type, amount, description, status, approved_at";
@@ -543,6 +550,47 @@ impl SqlConn for SqliteStore {
     }
 
     fn insert_contributions(
+        &mut self,
+        target: ContributionTarget,
+        rows: &mut dyn Iterator<Item = StagedContribution>,
+    ) -> Result<u64, StoreError> {
+        if let ContributionTarget::Final { .. } = target {
+            return self.with_bulk_cache(|s| s.insert_contributions_at(target, rows));
+        }
+        self.insert_contributions_at(target, rows)
+    }
+
+    fn insert_rows(
+        &mut self,
+        context: &str,
+        table: &str,
+        columns: &[&str],
+        rows: &mut dyn Iterator<Item = Vec<Value>>,
+    ) -> Result<u64, StoreError> {
+        self.with_bulk_cache(|s| s.insert_rows_at(context, table, columns, rows))
+    }
+
+}
+
+impl SqliteStore {
+    /// Runs a bulk insert with the large page cache ([`BULK_CACHE`]), and goes back to the small
+    /// one after it, whatever it returned.
+    fn with_bulk_cache<T>(
+        &mut self,
+        insert: impl FnOnce(&mut Self) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let e = db_err("setting the page cache");
+        self.conn
+            .execute_batch(&format!("PRAGMA cache_size = {BULK_CACHE}"))
+            .map_err(&e)?;
+        let out = insert(self);
+        self.conn
+            .execute_batch(&format!("PRAGMA cache_size = {SMALL_CACHE}"))
+            .map_err(&e)?;
+        out
+    }
+
+    fn insert_contributions_at(
         &mut self,
         target: ContributionTarget,
         rows: &mut dyn Iterator<Item = StagedContribution>,
@@ -617,7 +665,7 @@ impl SqlConn for SqliteStore {
         }
     }
 
-    fn insert_rows(
+    fn insert_rows_at(
         &mut self,
         context: &str,
         table: &str,

@@ -1,7 +1,9 @@
 //! What validation keeps across rows and files: the members, periods and capital accounts seen so
 //! far, for duplicates within a file and references between files and to the database. Per member
 //! it keeps a slot among the email keys of [`crate::index`] and two line numbers, some 50 bytes,
-//! and per ENS name 33: a million members fit in about 70 MB.
+//! and per ENS name 33: a million members fit in about 70 MB. A member the database already holds
+//! keeps the slot it has among the database's keys ([`KnownRefs`]), so a re-import of a million
+//! members does not build a second table of the same million keys (some 40 MB at its peak).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -21,8 +23,11 @@ pub(super) struct CrossState {
     pub(super) members_complete: bool,
     pub(super) periods_given: bool,
     pub(super) periods_complete: bool,
-    /// The members the files name (the members file's, and the accounts file's), at slots.
+    /// The members the files name that the database does not hold, at slots counted after the
+    /// database's: a member's slot is its slot among the known keys, or `known` plus its slot here.
     emails: MemberKeys,
+    /// How many members the database holds: where the slots of [`CrossState::emails`] start.
+    known: usize,
     /// By slot: the members file's line listing the member; 0 when it lists none.
     member_lines: Vec<u64>,
     /// By slot: the capital accounts file's line giving the member an account; 0 when none.
@@ -78,7 +83,7 @@ impl CrossState {
         };
         let email = domain::fold_case(raw);
         let key = TextKey::exact(&email);
-        let slot = self.slot(key);
+        let slot = self.slot(key, known);
         let first = self.member_lines[slot];
         if first != 0 {
             diags.push(
@@ -132,13 +137,33 @@ impl CrossState {
     }
 
     /// The slot of a member the files name, giving it one on first sight.
-    fn slot(&mut self, key: TextKey) -> usize {
+    fn slot(&mut self, key: TextKey, known: &KnownRefs) -> usize {
+        if self.member_lines.is_empty() {
+            // The database's members have their slots from the start (the known references do
+            // not change while the files are validated).
+            self.known = known.member_count();
+            self.member_lines = vec![0; self.known];
+            self.account_lines = vec![0; self.known];
+        }
+        if let Some(slot) = known.member_slot(key) {
+            return slot;
+        }
         let (slot, new) = self.emails.insert(key);
         if new {
             self.member_lines.push(0);
             self.account_lines.push(0);
         }
-        slot
+        self.known + slot
+    }
+
+    /// The slot of a member the files named already.
+    fn find(&self, key: TextKey, known: &KnownRefs) -> Option<usize> {
+        if self.member_lines.is_empty() {
+            return None;
+        }
+        known
+            .member_slot(key)
+            .or_else(|| self.emails.get(key).map(|slot| self.known + slot))
     }
 
     /// The member a valid email names: its key and its lower-case text, and whether the member is
@@ -147,8 +172,7 @@ impl CrossState {
         let email = domain::fold_case(raw);
         let key = TextKey::exact(&email);
         let found = self
-            .emails
-            .get(key)
+            .find(key, known)
             .is_some_and(|slot| self.member_lines[slot] != 0)
             || known.knows_member(key)
             || (self.members_given && !self.members_complete);
@@ -172,7 +196,7 @@ impl CrossState {
         if !found {
             diags.push(unknown_member(file, line, &email, self.members_given));
         }
-        let slot = self.slot(key);
+        let slot = self.slot(key, known);
         let first = self.account_lines[slot];
         if first != 0 {
             diags.push(

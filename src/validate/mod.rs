@@ -123,6 +123,16 @@ impl<'a> KnownRefs<'a> {
         self.members.get(key).is_some()
     }
 
+    /// The slot of a member the database holds, among its keys.
+    fn member_slot(&self, key: TextKey) -> Option<usize> {
+        self.members.get(key)
+    }
+
+    /// How many members the database holds: its slots are `0..member_count()`.
+    fn member_count(&self) -> usize {
+        self.members.len()
+    }
+
     fn knows_period(&self, name: &str) -> bool {
         self.periods.contains(name)
     }
