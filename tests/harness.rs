@@ -39,6 +39,8 @@ pub(crate) enum Needs {
     Pdftotext,
     /// Both a browser and a PostgreSQL server: a page that migrates into PostgreSQL.
     BrowserAndPostgres,
+    /// Both `pdftotext` and a PostgreSQL server: a PDF of what was imported into PostgreSQL.
+    PdftotextAndPostgres,
 }
 
 /// One registered test: its full module path, what it needs, and the function to run.
@@ -190,6 +192,9 @@ impl Machine {
                 .clone(),
             (Machine::Probed { .. }, Needs::BrowserAndPostgres) => self
                 .lacks(Needs::Browser)
+                .or_else(|| self.lacks(Needs::Postgres)),
+            (Machine::Probed { .. }, Needs::PdftotextAndPostgres) => self
+                .lacks(Needs::Pdftotext)
                 .or_else(|| self.lacks(Needs::Postgres)),
         }
     }

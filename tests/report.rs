@@ -426,7 +426,7 @@ mod postgres {
 
     pub(super) fn tests() -> Vec<Test> {
         tests! {
-            Postgres: [report_of_a_migration_pg, report_of_an_allocation_pg, statements_pg],
+            PdftotextAndPostgres: [report_of_a_migration_pg, report_of_an_allocation_pg, statements_pg],
         }
     }
 
