@@ -35,6 +35,7 @@ pub(crate) fn tests() -> Vec<Test> {
         Browser: [
             treasurer_fixes_a_bad_bundle_and_migrates_into_sqlite,
             a_workbook_in_the_browser_names_each_cell_by_sheet,
+            the_page_follows_the_phases_without_reloading,
         ],
         BrowserAndPostgres: [a_migration_into_postgresql_from_the_page],
     }
@@ -1339,4 +1340,53 @@ fn a_workbook_in_the_browser_names_each_cell_by_sheet() {
         WAIT,
     );
     shot(&browser, "9-workbook-problems");
+}
+
+fn the_page_follows_the_phases_without_reloading() {
+    let (db, url) = common::fresh_sqlite();
+    let bundle = db.path().join("big");
+    common::bin()
+        .args(["gen", "--members", "20000", "--out"])
+        .arg(&bundle)
+        .assert()
+        .success();
+    let s = Served::start(&url, &[]);
+    let browser = Browser::start();
+    browser.goto(&s.link);
+    let dir = browser.find("#bundle-dir");
+    browser.send_keys(&dir, &bundle.display().to_string());
+    browser.click(&browser.find("form[action='/files/bundle'] button"));
+    browser.wait_for("#to-problems", WAIT);
+    browser.goto(&format!("{}/migrate", s.origin()));
+    browser.click(&browser.find("#migrate"));
+    browser.accept_alert();
+    let phase = browser.wait_for("#phase", WAIT);
+    let first = browser.text(&phase);
+    // A mark on this page: gone if the page were loaded again.
+    browser.execute(
+        "window.hmSamePage = true; return null;",
+        serde_json::json!([]),
+    );
+    let script = format!(
+        "const p = document.querySelector('#phase'); \
+         return window.hmSamePage === true && !!p && p.textContent !== {first:?} \
+         && document.querySelectorAll('#phases li').length >= 2;"
+    );
+    browser.wait_until(&script, Duration::from_secs(300));
+    // The members written, counted against their total, in the list of phases.
+    browser.wait_until(
+        "return window.hmSamePage === true && [...document.querySelectorAll('#phases li')]\
+         .some(li => li.textContent === 'writing members 20000 of 20000 rows');",
+        Duration::from_secs(300),
+    );
+    shot(&browser, "10-migrating");
+    let outcome = browser.wait_for("#outcome", Duration::from_secs(600));
+    assert!(
+        browser.text(&outcome).contains("committed"),
+        "{}",
+        browser.text(&outcome)
+    );
+    for check in browser.find_all("#checks li") {
+        assert_eq!(browser.attribute(&check, "class").as_deref(), Some("pass"));
+    }
 }
