@@ -109,6 +109,9 @@ struct Terminal;
 
 impl Observer for Terminal {
     fn phase(&self, name: &str, rows: &ProgressBar) {
+        // Drawn first, so that the style and the name draw it at once: a phase shorter than a
+        // tick still shows.
+        rows.set_draw_target(ProgressDrawTarget::stderr());
         let style = if rows.length().is_some() {
             ProgressStyle::with_template(
                 "{msg:>22} [{bar:30}] {pos}/{len} rows ({rate}, {eta} left)",
@@ -121,7 +124,6 @@ impl Observer for Terminal {
             rows.set_style(style);
         }
         rows.set_message(name.to_string());
-        rows.set_draw_target(ProgressDrawTarget::stderr());
         let tick = if rows.length().is_some() { 200 } else { 120 };
         rows.enable_steady_tick(Duration::from_millis(tick));
     }
