@@ -31,6 +31,7 @@ pub(crate) fn tests() -> Vec<Test> {
             a_workbook_goes_with_other_files_refused,
             the_annotated_download_is_taken_back_with_the_same_problems,
             the_migrate_page_names_each_phase_while_it_runs,
+            the_example_workbooks_migrate_from_the_page,
         ],
         Browser: [
             treasurer_fixes_a_bad_bundle_and_migrates_into_sqlite,
@@ -1388,5 +1389,79 @@ fn the_page_follows_the_phases_without_reloading() {
     );
     for check in browser.find_all("#checks li") {
         assert_eq!(browser.attribute(&check, "class").as_deref(), Some("pass"));
+    }
+}
+
+fn the_example_workbooks_migrate_from_the_page() {
+    for book in ["techne.xlsx", "techne.ods"] {
+        let (_db, url) = common::fresh_sqlite();
+        let s = Served::start(&url, &[]);
+        let cookie = s.session();
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("examples")
+            .join(book);
+        let r = upload(
+            &s,
+            &cookie,
+            &[(book, &std::fs::read(&path).expect("the example"))],
+        );
+        assert_eq!(r.status, 303, "{book}: {}", r.body);
+        let page = get(&s, &cookie, "/problems");
+        assert!(
+            page.body.contains("✓ No errors in"),
+            "{book}: {}",
+            page.body
+        );
+        let plan = get(&s, &cookie, "/plan");
+        assert!(
+            plan.body.contains(
+                "<tr data-table=\"members\"><td>members</td><td class=\"inserted\">12</td>"
+            ),
+            "{book}: {}",
+            plan.body
+        );
+        let r = post_form(&s, &cookie, "/migrate", "");
+        assert_eq!(r.status, 303, "{}", r.body);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let page = loop {
+            let page = get(&s, &cookie, "/migrate");
+            if page.body.contains("id=\"outcome\"") {
+                break page;
+            }
+            assert!(Instant::now() < deadline, "{book}: no outcome");
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        assert!(
+            page.body.contains("run 1 committed"),
+            "{book}: {}",
+            page.body
+        );
+        assert!(
+            !page.body.contains("class=\"fail\""),
+            "{book}: {}",
+            page.body
+        );
+        // The same rows as the CSV bundle gives.
+        let csv = std::fs::read_to_string(techne().join("members.csv")).expect("members.csv");
+        let emails: Vec<String> = csv
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split(',').next())
+            .filter(|e| !e.is_empty())
+            .map(str::to_lowercase)
+            .collect();
+        let conn = common::sqlite_conn(&url);
+        let mut stmt = conn
+            .prepare("SELECT email FROM members ORDER BY email")
+            .expect("query");
+        let mut stored: Vec<String> = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .expect("rows")
+            .map(|r| r.expect("email").to_lowercase())
+            .collect();
+        stored.sort();
+        let mut emails = emails;
+        emails.sort();
+        assert_eq!(stored, emails, "{book}");
     }
 }
