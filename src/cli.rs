@@ -1239,7 +1239,7 @@ fn import_files(
         no_backup,
         backup_dir: cli.backup_dir.clone(),
         log_dir: cli.log_dir.clone(),
-        progress: ui.progress().enabled(),
+        progress: ui.progress(),
         verify: true,
     };
     match import::run(store.as_mut(), files, &opts) {

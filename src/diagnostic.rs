@@ -220,6 +220,18 @@ impl Diagnostics {
         self.per_rule.clear();
     }
 
+    /// Keeps the listed findings `keep` says; the counts lose the ones dropped.
+    pub fn retain(&mut self, mut keep: impl FnMut(&Diagnostic) -> bool) {
+        let totals = &mut self.totals;
+        self.items.retain(|d| {
+            let kept = keep(d);
+            if !kept {
+                totals[d.severity as usize] = totals[d.severity as usize].saturating_sub(1);
+            }
+            kept
+        });
+    }
+
     /// Changes every finding, listed or kept for a closing one (to place it on a sheet, say).
     pub fn for_each_mut(&mut self, mut change: impl FnMut(&mut Diagnostic)) {
         self.items.iter_mut().for_each(&mut change);

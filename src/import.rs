@@ -70,8 +70,9 @@ pub struct Options {
     pub no_backup: bool,
     pub backup_dir: PathBuf,
     pub log_dir: PathBuf,
-    /// Show progress (human output, not quiet; shown only if standard error is a terminal).
-    pub progress: bool,
+    /// Who is told of each phase as it runs: the terminal's bars, the web page
+    /// ([`Progress::hidden`] for nobody).
+    pub progress: Progress,
     /// Run the verification checks inside the transaction before commit.
     pub verify: bool,
     pub corrections: CorrectionPolicy,
@@ -379,7 +380,7 @@ fn in_transaction(
     run: &mut RunRecord,
     mut log: Option<&mut RunLog>,
 ) -> Result<Report, ImportError> {
-    let progress = Progress::new(opts.progress);
+    let progress = &opts.progress;
     // What the database holds, compactly: the members by email key, with their fingerprints.
     let mut members =
         MemberIndex::with_capacity(usize::try_from(store.member_count()?).unwrap_or(0));
@@ -884,7 +885,7 @@ fn plan_contributions(
         let empty = store.row_count(crate::model::HabitatTable::Contributions)? == 0;
         return Ok(ContributionPlan::Fresh { rows, empty });
     }
-    let bar = Progress::new(opts.progress).bar(rows, "planning contributions");
+    let bar = opts.progress.bar(rows, "planning contributions");
     let (counts, sum) =
         with_resolved_rows(f, resolver, &bar, |rows| store.stage_contributions(rows))?;
     bar.finish_and_clear();
@@ -974,7 +975,7 @@ fn apply_contributions(
 ) -> Result<(TableCounts, ReadBackScope, Touched), ImportError> {
     match plan {
         ContributionPlan::Fresh { rows, empty } => {
-            let bar = Progress::new(opts.progress).bar(rows, "writing contributions");
+            let bar = opts.progress.bar(rows, "writing contributions");
             let (inserted, sum) = with_resolved_rows(f, resolver, &bar, |rows| {
                 store.insert_new_contributions(run_id, rows)
             })?;
@@ -995,7 +996,7 @@ fn apply_contributions(
         }
         ContributionPlan::Staged(counts) => {
             let delete = opts.corrections == CorrectionPolicy::Replace;
-            let applied = Progress::new(opts.progress).phase("writing contributions", || {
+            let applied = opts.progress.phase("writing contributions", || {
                 store.apply_staged_contributions(run_id, counts, delete)
             })?;
             store.record_changes(run_id, &applied.changes)?;

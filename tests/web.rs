@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use rust_xlsxwriter::{ExcelDateTime, Format, Formula, Workbook};
+
 use crate::common::{self, browser::Browser};
 use crate::harness::{Test, tests};
 
@@ -25,8 +27,17 @@ pub(crate) fn tests() -> Vec<Test> {
             listen_warns,
             a_second_migrate_is_refused,
             a_run_holding_the_writer_lock_is_named,
+            a_workbook_is_checked_as_validate_source_checks_it,
+            a_workbook_goes_with_other_files_refused,
+            the_annotated_download_is_taken_back_with_the_same_problems,
+            the_migrate_page_names_each_phase_while_it_runs,
+            the_example_workbooks_migrate_from_the_page,
         ],
-        Browser: [treasurer_fixes_a_bad_bundle_and_migrates_into_sqlite],
+        Browser: [
+            treasurer_fixes_a_bad_bundle_and_migrates_into_sqlite,
+            a_workbook_in_the_browser_names_each_cell_by_sheet,
+            the_page_follows_the_phases_without_reloading,
+        ],
         BrowserAndPostgres: [a_migration_into_postgresql_from_the_page],
     }
 }
@@ -789,4 +800,668 @@ fn a_migration_into_postgresql_from_the_page() {
         .expect("count")
         .get(0);
     assert_eq!(count, 12);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Workbooks, annotated downloads, progress
+// ---------------------------------------------------------------------------------------------
+
+/// Files sent as the page's upload form sends them.
+fn upload(s: &Served, cookie: &str, files: &[(&str, &[u8])]) -> Reply {
+    let boundary = "hmboundaryQ2xkTrZu0gW7MA4";
+    let mut body = Vec::new();
+    for (name, bytes) in files {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{name}\"\r\n\
+                 Content-Type: application/octet-stream\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    let origin = s.origin();
+    let content_type = format!("multipart/form-data; boundary={boundary}");
+    http(
+        s.port,
+        "POST",
+        "/files",
+        &[
+            ("Cookie", cookie),
+            ("Origin", &origin),
+            ("Content-Type", &content_type),
+        ],
+        &body,
+    )
+}
+
+fn get(s: &Served, cookie: &str, path: &str) -> Reply {
+    http(s.port, "GET", path, &[("Cookie", cookie)], b"")
+}
+
+/// The side list of the problems page: each finding's place (`members!A5 (email)`) and the
+/// link to its cell.
+fn side_list(page: &str) -> Vec<(String, String)> {
+    let list = page
+        .split_once("<aside id=\"problem-list\">")
+        .and_then(|(_, rest)| rest.split_once("</aside>"))
+        .map_or("", |(list, _)| list);
+    list.split("<li class=\"")
+        .skip(1)
+        .filter_map(|item| {
+            let (_, rest) = item.split_once("<a href=\"")?;
+            let (href, rest) = rest.split_once("\">")?;
+            let (place, _) = rest.split_once("</a>")?;
+            Some((place.to_string(), href.replace("&amp;", "&")))
+        })
+        .collect()
+}
+
+/// A workbook with a problem of each kind the sheet has and a CSV file has not: a duplicate
+/// email on a row after an empty one, a value right of the header, an error value, a boolean,
+/// a text amount with thousands separators, a cell over two lines before an unknown member.
+fn bad_workbook(path: &Path) {
+    let mut book = Workbook::new();
+    let day = Format::new().set_num_format("yyyy-mm-dd");
+    let members = book.add_worksheet();
+    members.set_name("Members").expect("name");
+    for (col, name) in (0u16..).zip([
+        "email",
+        "display_name",
+        "ens_name",
+        "role",
+        "status",
+        "joined_at",
+    ]) {
+        members.write_string(0, col, name).expect("header");
+    }
+    let date = ExcelDateTime::from_ymd(2025, 1, 1).expect("date");
+    for (row, (email, name)) in [
+        (1u32, ("ana@example.org", "Ana")),
+        (2, ("ben@example.org", "Ben")),
+        (4, ("ANA@example.org", "Ana Again")),
+    ] {
+        members.write_string(row, 0, email).expect("email");
+        members.write_string(row, 1, name).expect("name");
+        members.write_string(row, 3, "member").expect("role");
+        members.write_string(row, 4, "active").expect("status");
+        members
+            .write_datetime_with_format(row, 5, &date, &day)
+            .expect("joined");
+    }
+    members.write_string(1, 7, "stray").expect("stray");
+    let accounts = book.add_worksheet();
+    accounts.set_name("capital accounts").expect("name");
+    for (col, name) in (0u16..).zip(["member_email", "balance", "tax_basis", "notes"]) {
+        accounts.write_string(0, col, name).expect("header");
+    }
+    accounts
+        .write_string(1, 0, "ana@example.org")
+        .expect("cell");
+    accounts.write_number(1, 1, 1000.0).expect("cell");
+    accounts.write_number(1, 2, 1000.0).expect("cell");
+    accounts.write_boolean(1, 3, true).expect("cell");
+    accounts
+        .write_string(2, 0, "ben@example.org")
+        .expect("cell");
+    accounts.write_string(2, 1, "1,500.00").expect("cell");
+    accounts
+        .write_formula(2, 2, Formula::new("=Z99").set_result("#REF!"))
+        .expect("cell");
+    accounts
+        .write_string(2, 3, "line one\nline two")
+        .expect("cell");
+    accounts
+        .write_string(3, 0, "carl@example.org")
+        .expect("cell");
+    accounts.write_number(3, 1, 5.0).expect("cell");
+    accounts.write_number(3, 2, 5.0).expect("cell");
+    book.save(path).expect("save the workbook");
+}
+
+/// `validate-source --format json BOOK`: each finding (not the notes) as the page places it.
+fn validate_source_places(book: &Path) -> (Vec<String>, u64) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = common::bin()
+        .current_dir(dir.path())
+        .args([
+            "--database-url",
+            "sqlite://none.db",
+            "--format",
+            "json",
+            "validate-source",
+        ])
+        .arg(book)
+        .output()
+        .expect("validate-source runs");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("a JSON report");
+    let mut places: Vec<String> = report["diagnostics"]
+        .as_array()
+        .expect("diagnostics")
+        .iter()
+        .filter(|d| d["severity"] != "note")
+        .map(|d| {
+            let sheet = d["sheet"].as_str().expect("every finding is on a sheet");
+            let place = match (d["row"].as_u64(), d["column_letter"].as_str()) {
+                (Some(row), Some(letter)) => format!("{sheet}!{letter}{row}"),
+                (Some(row), None) => format!("{sheet}!{row}:{row}"),
+                (None, _) => sheet.to_string(),
+            };
+            match d["column"].as_str() {
+                Some(column) => format!("{place} ({column})"),
+                None => place,
+            }
+        })
+        .collect();
+    places.sort();
+    (
+        places,
+        report["summary"]["errors"].as_u64().expect("errors"),
+    )
+}
+
+fn a_workbook_is_checked_as_validate_source_checks_it() {
+    let (db, url) = common::fresh_sqlite();
+    let book = db.path().join("coop.xlsx");
+    bad_workbook(&book);
+    let (expected, errors) = validate_source_places(&book);
+    for place in [
+        "Members!A5 (email)",
+        "Members!H2",
+        "capital accounts!C3 (tax_basis)",
+        "capital accounts!D2 (notes)",
+        "capital accounts!A4 (member_email)",
+    ] {
+        assert!(
+            expected.iter().any(|p| p == place),
+            "{place} not in {expected:?}"
+        );
+    }
+
+    let s = Served::start(&url, &[]);
+    let cookie = s.session();
+    let bytes = std::fs::read(&book).expect("the workbook");
+    let r = upload(&s, &cookie, &[("coop.xlsx", &bytes)]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let files = get(&s, &cookie, "/files");
+    assert!(
+        files.body.contains("sheet capital accounts of coop.xlsx"),
+        "{}",
+        files.body
+    );
+    assert!(files.body.contains("download as CSV"), "{}", files.body);
+    assert!(!files.body.contains("missing — required"), "{}", files.body);
+
+    // Every finding the command line gives, in the sheet's coordinates, and nothing else.
+    let page = get(&s, &cookie, "/problems?file=capital_accounts");
+    let listed = side_list(&page.body);
+    let mut places: Vec<String> = listed.iter().map(|(p, _)| p.clone()).collect();
+    places.sort();
+    assert_eq!(places, expected);
+    assert!(
+        page.body.contains(&format!("{errors} errors and")),
+        "{errors} errors: {}",
+        page.body
+    );
+    // The row after the cell over two lines is still row 4 of the sheet, on line 5 of the copy.
+    let (_, href) = listed
+        .iter()
+        .find(|(p, _)| p == "capital accounts!A4 (member_email)")
+        .expect("listed");
+    assert_eq!(
+        href,
+        "/problems?file=capital_accounts&page=1#c5-member_email"
+    );
+    assert!(
+        page.body.contains("<tr id=\"l5\"><th>4</th>"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("data-place=\"capital accounts!C3\""),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains("tax_basis <span class=\"letter\">C</span>"),
+        "{}",
+        page.body
+    );
+
+    // Typing the value over the error value: the sheet's finding goes with it.
+    let origin = s.origin();
+    let r = http(
+        s.port,
+        "POST",
+        "/api/edit",
+        &[
+            ("Cookie", &cookie),
+            ("Origin", &origin),
+            ("Content-Type", "application/json"),
+        ],
+        br#"{"file":"capital_accounts","line":3,"column":"tax_basis","value":"1500.00"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let page = get(&s, &cookie, "/problems?file=capital_accounts");
+    let places: Vec<String> = side_list(&page.body).into_iter().map(|(p, _)| p).collect();
+    let mut left: Vec<String> = expected
+        .iter()
+        .filter(|p| !p.starts_with("capital accounts!C3"))
+        .cloned()
+        .collect();
+    left.sort();
+    let mut places = places;
+    places.sort();
+    assert_eq!(places, left);
+
+    // The copy downloads as CSV: the text of each cell as the reader read it, and the edit.
+    let r = get(&s, &cookie, "/download/capital_accounts");
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("content-disposition").as_deref(),
+        Some("attachment; filename=\"capital_accounts.csv\"")
+    );
+    assert_eq!(
+        r.body,
+        "member_email,balance,tax_basis,notes\n\
+         ana@example.org,1000,1000,\n\
+         ben@example.org,\"1,500.00\",1500.00,\"line one\nline two\"\n\
+         carl@example.org,5,5,\n"
+    );
+}
+
+fn a_workbook_goes_with_other_files_refused() {
+    let (db, url) = common::fresh_sqlite();
+    let book = db.path().join("coop.xlsx");
+    bad_workbook(&book);
+    let s = Served::start(&url, &[]);
+    let cookie = s.session();
+    let bytes = std::fs::read(&book).expect("the workbook");
+    let members = std::fs::read(bad_bundle().join("members.csv")).expect("members");
+    let r = upload(
+        &s,
+        &cookie,
+        &[("coop.xlsx", &bytes), ("members.csv", &members)],
+    );
+    assert_eq!(r.status, 400, "{}", r.head);
+    assert!(r.body.contains("give it alone"), "{}", r.body);
+    // A workbook without the sheet of a required table: the library's words, with its name.
+    let mut only = Workbook::new();
+    only.add_worksheet().set_name("members").expect("name");
+    let only = only.save_to_buffer().expect("a workbook");
+    let r = upload(&s, &cookie, &[("partial.xlsx", &only)]);
+    assert_eq!(r.status, 400, "{}", r.head);
+    assert!(
+        r.body
+            .contains("partial.xlsx: no sheet named capital_accounts"),
+        "{}",
+        r.body
+    );
+    assert!(!r.body.contains("/tmp"), "{}", r.body);
+    // Not a workbook at all.
+    let r = upload(&s, &cookie, &[("broken.xlsx", b"not a zip")]);
+    assert_eq!(r.status, 400, "{}", r.head);
+    assert!(
+        r.body.contains("broken.xlsx: not a readable workbook"),
+        "{}",
+        r.body
+    );
+    // The same workbook by its path on this computer.
+    let r = post_form(
+        &s,
+        &cookie,
+        "/files/bundle",
+        &format!("dir={}", url_encode(&book.display().to_string())),
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let files = get(&s, &cookie, "/files");
+    assert!(
+        files.body.contains("sheet Members of coop.xlsx"),
+        "{}",
+        files.body
+    );
+}
+
+fn the_annotated_download_is_taken_back_with_the_same_problems() {
+    let (_db, url) = common::fresh_sqlite();
+    let s = Served::start(&url, &[]);
+    let cookie = s.session();
+    let r = post_form(
+        &s,
+        &cookie,
+        "/files/bundle",
+        &format!("dir={}", url_encode(&bad_bundle().display().to_string())),
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let page = get(&s, &cookie, "/problems?file=members");
+    assert!(
+        page.body.contains("href=\"/annotated/members\""),
+        "{}",
+        page.body
+    );
+    let before: Vec<String> = side_list(&page.body)
+        .into_iter()
+        .map(|(place, _)| place)
+        .filter(|p| p.starts_with("members.csv"))
+        .collect();
+    assert!(!before.is_empty());
+
+    let r = get(&s, &cookie, "/annotated/members");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.header("content-disposition").as_deref(),
+        Some("attachment; filename=\"members-problems.csv\"")
+    );
+    let copy = r.body.clone();
+    assert!(
+        copy.starts_with("\u{feff}_problems,_hints,email,display_name,"),
+        "{copy}"
+    );
+    let row = copy
+        .lines()
+        .find(|l| l.contains("Maya.Okonkwo@example.org"))
+        .expect("the duplicate's row");
+    assert!(row.trim_start_matches('"').starts_with("email: "), "{row}");
+    assert!(row.contains("keep one row per member"), "{row}");
+
+    // Given back as it is: read as the members file, the two columns ignored with a note.
+    let r = upload(&s, &cookie, &[("members-problems.csv", copy.as_bytes())]);
+    assert_eq!(r.status, 303, "{}", r.body);
+    let page = get(&s, &cookie, "/problems?file=members");
+    assert!(page.body.contains("file.annotated"), "{}", page.body);
+    let after: Vec<String> = side_list(&page.body)
+        .into_iter()
+        .map(|(place, _)| place)
+        .filter(|p| p.starts_with("members-problems.csv"))
+        .collect();
+    let renamed: Vec<String> = before
+        .iter()
+        .map(|p| p.replacen("members.csv", "members-problems.csv", 1))
+        .collect();
+    assert_eq!(after, renamed);
+}
+
+fn the_migrate_page_names_each_phase_while_it_runs() {
+    let (db, url) = common::fresh_sqlite();
+    let bundle = db.path().join("big");
+    common::bin()
+        .args(["gen", "--members", "20000", "--out"])
+        .arg(&bundle)
+        .assert()
+        .success();
+    let s = Served::start(&url, &[]);
+    let cookie = s.session();
+    let r = post_form(
+        &s,
+        &cookie,
+        "/files/bundle",
+        &format!("dir={}", url_encode(&bundle.display().to_string())),
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let r = post_form(&s, &cookie, "/migrate", "");
+    assert_eq!(r.status, 303, "{}", r.body);
+    let page = get(&s, &cookie, "/migrate");
+    assert!(
+        page.body.contains("in progress"),
+        "the run ended before the page was seen"
+    );
+    assert!(page.body.contains("id=\"phase\""), "{}", page.body);
+    assert!(
+        page.body.contains("data-poll=\"/api/progress\""),
+        "{}",
+        page.body
+    );
+
+    let mut seen: Vec<String> = Vec::new();
+    let mut last = serde_json::Value::Null;
+    let deadline = Instant::now() + Duration::from_secs(900);
+    loop {
+        let r = get(&s, &cookie, "/api/progress");
+        assert_eq!(r.status, 200, "{}", r.body);
+        let now: serde_json::Value = serde_json::from_str(&r.body).expect("JSON");
+        if now["running"] != true {
+            assert_eq!(now["finished"], true, "{now}");
+            break;
+        }
+        if let Some(phase) = now["phase"].as_str() {
+            if seen.last().map(String::as_str) != Some(phase) {
+                seen.push(phase.to_string());
+            }
+            if let (Some(done), Some(total)) = (now["done"].as_u64(), now["total"].as_u64()) {
+                assert!(done <= total, "{now}");
+            }
+        }
+        // The whole list of phases so far, in order, each a name.
+        for phase in now["phases"].as_array().expect("phases") {
+            assert!(
+                phase["name"].as_str().is_some_and(|n| !n.is_empty()),
+                "{now}"
+            );
+        }
+        last = now;
+        assert!(Instant::now() < deadline, "the migration did not finish");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!("phases seen over /api/progress: {seen:?}");
+    let known = [
+        "validating the source files",
+        "writing the backup",
+        "writing members",
+        "writing capital_accounts",
+        "writing contributions",
+        "verifying",
+        "reading back what was written",
+    ];
+    assert!(
+        seen.iter().any(|p| known.contains(&p.as_str())),
+        "no phase seen: {seen:?}"
+    );
+    // Phases come in the pipeline's order.
+    let order: Vec<usize> = seen
+        .iter()
+        .filter_map(|p| known.iter().position(|k| k == p))
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
+    // The last look before the end: every member written, counted against the total.
+    let members_written = last["phases"]
+        .as_array()
+        .and_then(|all| all.iter().find(|p| p["name"] == "writing members"))
+        .unwrap_or_else(|| panic!("no members written in {last}"));
+    assert_eq!(members_written["done"], 20_000, "{last}");
+    assert_eq!(members_written["total"], 20_000, "{last}");
+    assert_eq!(members_written["finished"], true, "{last}");
+
+    let page = get(&s, &cookie, "/migrate");
+    assert!(page.body.contains("run 1 committed"), "{}", page.body);
+    assert!(
+        page.body.contains("<span class=\"mark\">✓</span>"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("class=\"fail\""), "{}", page.body);
+    let members: i64 = common::sqlite_conn(&url)
+        .query_row("SELECT count(*) FROM members", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(members, 20_000);
+}
+
+fn a_workbook_in_the_browser_names_each_cell_by_sheet() {
+    let (db, url) = common::fresh_sqlite();
+    let book = db.path().join("coop.xlsx");
+    bad_workbook(&book);
+    let s = Served::start(&url, &[]);
+    let browser = Browser::start();
+    browser.goto(&s.link);
+    let input = browser.find("#file-input");
+    browser.send_keys(&input, &book.display().to_string());
+    browser.click(&browser.find("#upload button"));
+    wait_for_text(
+        &browser,
+        "tr[data-table=members]",
+        "sheet Members of coop.xlsx",
+    );
+    shot(&browser, "8-workbook");
+    browser.goto(&format!("{}/problems?file=members", s.origin()));
+    // The duplicate is on row 5 of the sheet (after an empty row), line 4 of the copy.
+    let cell = browser.find("#c4-email");
+    assert!(
+        browser
+            .attribute(&cell, "class")
+            .unwrap_or_default()
+            .contains("error")
+    );
+    let row = browser.text(&browser.find("#l4 th"));
+    assert_eq!(row, "5");
+    let tip = browser.execute(
+        "return document.querySelector('#c4-email .tip').textContent;",
+        serde_json::json!([]),
+    );
+    let tip = tip.as_str().unwrap_or_default();
+    assert!(tip.starts_with("Members!A5"), "{tip}");
+    assert!(tip.contains("email.duplicate"), "{tip}");
+    let list = browser.text(&browser.find("#problem-list"));
+    assert!(list.contains("Members!A5 (email)"), "{list}");
+    browser.click(&cell);
+    let panel = browser.wait_for("#cell-panel:not([hidden])", WAIT);
+    assert!(
+        browser.text(&panel).contains("Members!A5"),
+        "{}",
+        browser.text(&panel)
+    );
+    // An edit on the sheet's copy is checked again at once.
+    let value = browser.find("#cell-value");
+    browser.clear(&value);
+    browser.send_keys(&value, "ann@example.org");
+    browser.click(&browser.find("#cell-save"));
+    browser.wait_until(
+        "return !!document.querySelector('#c4-email.edited') && !document.querySelector('#c4-email.error');",
+        WAIT,
+    );
+    shot(&browser, "9-workbook-problems");
+}
+
+fn the_page_follows_the_phases_without_reloading() {
+    let (db, url) = common::fresh_sqlite();
+    let bundle = db.path().join("big");
+    common::bin()
+        .args(["gen", "--members", "20000", "--out"])
+        .arg(&bundle)
+        .assert()
+        .success();
+    let s = Served::start(&url, &[]);
+    let browser = Browser::start();
+    browser.goto(&s.link);
+    let dir = browser.find("#bundle-dir");
+    browser.send_keys(&dir, &bundle.display().to_string());
+    browser.click(&browser.find("form[action='/files/bundle'] button"));
+    browser.wait_for("#to-problems", WAIT);
+    browser.goto(&format!("{}/migrate", s.origin()));
+    browser.click(&browser.find("#migrate"));
+    browser.accept_alert();
+    let phase = browser.wait_for("#phase", WAIT);
+    let first = browser.text(&phase);
+    // A mark on this page: gone if the page were loaded again.
+    browser.execute(
+        "window.hmSamePage = true; return null;",
+        serde_json::json!([]),
+    );
+    let script = format!(
+        "const p = document.querySelector('#phase'); \
+         return window.hmSamePage === true && !!p && p.textContent !== {first:?} \
+         && document.querySelectorAll('#phases li').length >= 2;"
+    );
+    browser.wait_until(&script, Duration::from_secs(300));
+    // The members written, counted against their total, in the list of phases.
+    browser.wait_until(
+        "return window.hmSamePage === true && [...document.querySelectorAll('#phases li')]\
+         .some(li => li.textContent === 'writing members 20000 of 20000 rows');",
+        Duration::from_secs(300),
+    );
+    shot(&browser, "10-migrating");
+    let outcome = browser.wait_for("#outcome", Duration::from_secs(600));
+    assert!(
+        browser.text(&outcome).contains("committed"),
+        "{}",
+        browser.text(&outcome)
+    );
+    for check in browser.find_all("#checks li") {
+        assert_eq!(browser.attribute(&check, "class").as_deref(), Some("pass"));
+    }
+}
+
+fn the_example_workbooks_migrate_from_the_page() {
+    for book in ["techne.xlsx", "techne.ods"] {
+        let (_db, url) = common::fresh_sqlite();
+        let s = Served::start(&url, &[]);
+        let cookie = s.session();
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("examples")
+            .join(book);
+        let r = upload(
+            &s,
+            &cookie,
+            &[(book, &std::fs::read(&path).expect("the example"))],
+        );
+        assert_eq!(r.status, 303, "{book}: {}", r.body);
+        let page = get(&s, &cookie, "/problems");
+        assert!(
+            page.body.contains("✓ No errors in"),
+            "{book}: {}",
+            page.body
+        );
+        let plan = get(&s, &cookie, "/plan");
+        assert!(
+            plan.body.contains(
+                "<tr data-table=\"members\"><td>members</td><td class=\"inserted\">12</td>"
+            ),
+            "{book}: {}",
+            plan.body
+        );
+        let r = post_form(&s, &cookie, "/migrate", "");
+        assert_eq!(r.status, 303, "{}", r.body);
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let page = loop {
+            let page = get(&s, &cookie, "/migrate");
+            if page.body.contains("id=\"outcome\"") {
+                break page;
+            }
+            assert!(Instant::now() < deadline, "{book}: no outcome");
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        assert!(
+            page.body.contains("run 1 committed"),
+            "{book}: {}",
+            page.body
+        );
+        assert!(
+            !page.body.contains("class=\"fail\""),
+            "{book}: {}",
+            page.body
+        );
+        // The same rows as the CSV bundle gives.
+        let csv = std::fs::read_to_string(techne().join("members.csv")).expect("members.csv");
+        let emails: Vec<String> = csv
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split(',').next())
+            .filter(|e| !e.is_empty())
+            .map(str::to_lowercase)
+            .collect();
+        let conn = common::sqlite_conn(&url);
+        let mut stmt = conn
+            .prepare("SELECT email FROM members ORDER BY email")
+            .expect("query");
+        let mut stored: Vec<String> = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .expect("rows")
+            .map(|r| r.expect("email").to_lowercase())
+            .collect();
+        stored.sort();
+        let mut emails = emails;
+        emails.sort();
+        assert_eq!(stored, emails, "{book}");
+    }
 }

@@ -234,14 +234,14 @@ fn missing(shown: &str, table: Table, sheets: &[(String, bool)]) -> SourceError 
 }
 
 /// Where a sheet's bytes come from.
-pub(super) enum BookInput {
+pub(crate) enum BookInput {
     File(File),
     Bytes(Vec<u8>),
 }
 
 /// Starts reading `sheet` of a workbook on a thread of its own; its rows come through the receiver
 /// in order, at most [`ROWS_IN_FLIGHT`] ahead of the reader. Dropping the receiver stops it.
-pub(super) fn stream_sheet(
+pub(crate) fn stream_sheet(
     input: BookInput,
     kind: BookKind,
     sheet: String,

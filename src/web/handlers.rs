@@ -20,7 +20,7 @@ use crate::validate::KnownRefs;
 use crate::validate::repair::{self, RepairKind};
 
 use super::pages::{self, RepairGroup, RunOutcome};
-use super::{App, RunState};
+use super::{App, RunProgress, RunState};
 
 type Shared = State<Arc<App>>;
 
@@ -37,6 +37,8 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/api/edit", post(edit))
         .route("/repairs/{kind}", get(repair_page).post(apply_repair))
         .route("/download/{table}", get(download))
+        .route("/annotated/{table}", get(annotated))
+        .route("/api/progress", get(progress))
         .route("/plan", get(plan_page))
         .route("/migrate", get(migrate_page).post(start_migrate))
         .route("/signoff", get(signoff_page))
@@ -218,6 +220,26 @@ async fn upload(State(app): Shared, mut form: Multipart) -> Result<Response, Pag
             "No file was given: pick or drop the files first.",
         ));
     }
+    // A workbook is a whole bundle: alone, its sheets are the files.
+    if received
+        .iter()
+        .any(|(name, _)| super::workbook::is_workbook(name))
+    {
+        if received.len() > 1 {
+            return Err(PageError::new(
+                StatusCode::BAD_REQUEST,
+                "A workbook (.xlsx, .ods) holds the whole bundle: give it alone, not with other files.",
+            ));
+        }
+        return blocking(move || {
+            let (name, bytes) = received.remove(0);
+            app.workspace()
+                .add_workbook(&name, &bytes, limit)
+                .map_err(|e| PageError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+            Ok(Redirect::to("/files").into_response())
+        })
+        .await;
+    }
     // Two files for one table in one upload: say so, as the command line does for a bundle.
     for (i, (name, bytes)) in received.iter().enumerate() {
         let table = super::workspace::table_of(name, bytes);
@@ -254,6 +276,28 @@ async fn bundle(State(app): Shared, Form(form): Form<BundleForm>) -> Result<Redi
     refuse_while_running(&app)?;
     blocking(move || {
         let dir = std::path::PathBuf::from(form.dir.trim());
+        let limit = app.config.max_upload_bytes;
+        if super::workbook::is_workbook(&dir.to_string_lossy()) && dir.is_file() {
+            let too_large = std::fs::metadata(&dir).is_ok_and(|m| m.len() > limit as u64);
+            if too_large {
+                return Err(PageError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!(
+                        "{}: larger than the limit of {} MiB (restart serve with a larger --max-upload)",
+                        dir.display(),
+                        limit >> 20
+                    ),
+                ));
+            }
+            let bytes = std::fs::read(&dir).map_err(|e| {
+                PageError::new(StatusCode::BAD_REQUEST, format!("{}: cannot read: {e}", dir.display()))
+            })?;
+            let name = dir.display().to_string();
+            app.workspace()
+                .add_workbook(&name, &bytes, limit)
+                .map_err(|e| PageError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+            return Ok(Redirect::to("/files"));
+        }
         let bundle =
             Bundle::discover(&dir).map_err(|e| PageError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
         let mut read = Vec::new();
@@ -478,8 +522,12 @@ async fn download(State(app): Shared, Path(table): Path<String>) -> Result<Respo
     let u = ws
         .get(table)
         .ok_or_else(|| PageError::new(StatusCode::NOT_FOUND, "this file was not given"))?;
-    let name: String = u
-        .name
+    Ok(csv_download(&u.download_name(), u.bytes.clone()))
+}
+
+/// A CSV file as a download named `name` (made safe for the header).
+fn csv_download(name: &str, bytes: Vec<u8>) -> Response {
+    let name: String = name
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || "._- ".contains(c) {
@@ -489,7 +537,7 @@ async fn download(State(app): Shared, Path(table): Path<String>) -> Result<Respo
             }
         })
         .collect();
-    Ok((
+    (
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
             (
@@ -497,9 +545,58 @@ async fn download(State(app): Shared, Path(table): Path<String>) -> Result<Respo
                 format!("attachment; filename=\"{name}\""),
             ),
         ],
-        u.bytes.clone(),
+        bytes,
     )
-        .into_response())
+        .into_response()
+}
+
+/// The annotated copy of a file as it stands: every row with its problems and hints in two
+/// leading columns, by the same function as `--annotate`. Given back to the page, it is read as
+/// the file (the two columns are ignored with a note).
+async fn annotated(State(app): Shared, Path(table): Path<String>) -> Result<Response, PageError> {
+    let table = table_named(table.trim_end_matches(".csv"))
+        .ok_or_else(|| PageError::new(StatusCode::NOT_FOUND, "no such file"))?;
+    blocking(move || {
+        let (known, _) = known_refs(&app);
+        let mut ws = app.workspace();
+        let diagnostics = ws.validation(&known).diagnostics.items().to_vec();
+        let file = ws
+            .source_files()
+            .into_iter()
+            .find(|f| f.table == table)
+            .ok_or_else(|| PageError::new(StatusCode::NOT_FOUND, "this file was not given"))?;
+        let u = ws
+            .get(table)
+            .ok_or_else(|| PageError::new(StatusCode::NOT_FOUND, "this file was not given"))?;
+        let (_, bytes) = crate::annotate::annotate_bytes(&file, &u.bytes, &diagnostics)
+            .map_err(|e| PageError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+        Ok(csv_download(
+            &format!("{}-problems.csv", table.stem()),
+            bytes,
+        ))
+    })
+    .await
+}
+
+/// How the run in progress is going, for the migrate page's script to show while it runs.
+async fn progress(State(app): Shared) -> Response {
+    let state = app.run_state().clone();
+    let body = match state {
+        RunState::Running {
+            what,
+            started,
+            progress,
+        } => {
+            let mut json = progress.snapshot();
+            json["running"] = serde_json::json!(true);
+            json["what"] = serde_json::json!(what);
+            json["seconds"] = serde_json::json!(Timestamp::now().duration_since(started).as_secs());
+            json
+        }
+        RunState::Finished { .. } => serde_json::json!({"running": false, "finished": true}),
+        RunState::Idle => serde_json::json!({"running": false, "finished": false}),
+    };
+    Json(body).into_response()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -507,14 +604,18 @@ async fn download(State(app): Shared, Path(table): Path<String>) -> Result<Respo
 // ---------------------------------------------------------------------------------------------
 
 /// Options for an import the page runs, as `migrate` would.
-fn import_options(app: &App, dry_run: bool) -> import::Options {
+fn import_options(
+    app: &App,
+    dry_run: bool,
+    progress: crate::progress::Progress,
+) -> import::Options {
     import::Options {
         command: "migrate (web page)".to_string(),
         dry_run,
         no_backup: false,
         backup_dir: app.config.backup_dir.clone(),
         log_dir: app.config.log_dir.clone(),
-        progress: false,
+        progress,
         verify: true,
         corrections: import::CorrectionPolicy::Refuse,
     }
@@ -545,7 +646,11 @@ async fn plan_page(State(app): Shared) -> PageResult {
         }
         let files = app.workspace().source_files();
         let mut store = store::open_for_import(&app.config.database, true)?;
-        let body = match import::run(store.as_mut(), &files, &import_options(&app, true)) {
+        let body = match import::run(
+            store.as_mut(),
+            &files,
+            &import_options(&app, true, crate::progress::Progress::hidden()),
+        ) {
             Ok(report) => pages::plan(&report, &app.config.database),
             Err(e) => match pages::import_failure(&e) {
                 RunOutcome::Failed { message, .. } => pages::notice("error", &message),
@@ -561,7 +666,11 @@ async fn migrate_page(State(app): Shared) -> PageResult {
     blocking(move || {
         let state = app.run_state().clone();
         let body = match state {
-            RunState::Running { what, started } => pages::running(&what, started),
+            RunState::Running {
+                what,
+                started,
+                progress,
+            } => pages::running(&what, started, &progress.snapshot()),
             RunState::Finished { what, outcome } => pages::finished(&what, &outcome),
             RunState::Idle => {
                 pages::migrate_form(&app.config.database, not_ready(&app).map_or(Ok(()), Err))
@@ -571,7 +680,8 @@ async fn migrate_page(State(app): Shared) -> PageResult {
         if matches!(&*app.run_state(), RunState::Running { .. }) {
             page = page.replace(
                 "<head>",
-                "<head><meta http-equiv=\"refresh\" content=\"1\">",
+                // The script polls for the phase; without it, the page reloads itself.
+                "<head><noscript><meta http-equiv=\"refresh\" content=\"1\"></noscript>",
             );
         }
         Ok(Html(page))
@@ -580,9 +690,10 @@ async fn migrate_page(State(app): Shared) -> PageResult {
 }
 
 async fn start_migrate(State(app): Shared) -> Result<Redirect, PageError> {
+    let run_progress = Arc::new(RunProgress::default());
     {
         let mut state = app.run_state();
-        if let RunState::Running { what, started } = &*state {
+        if let RunState::Running { what, started, .. } = &*state {
             return Err(PageError::new(
                 StatusCode::CONFLICT,
                 format!(
@@ -594,20 +705,21 @@ async fn start_migrate(State(app): Shared) -> Result<Redirect, PageError> {
         *state = RunState::Running {
             what: "The migration".into(),
             started: Timestamp::now(),
+            progress: Arc::clone(&run_progress),
         };
     }
     let worker = Arc::clone(&app);
     tokio::task::spawn_blocking(move || {
         // A panic must not leave the page saying "in progress" for ever.
-        let outcome =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| migrate_now(&worker)))
-                .unwrap_or_else(|_| RunOutcome::Failed {
-                    message:
-                        "The migration stopped unexpectedly; its transaction was not committed. \
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            migrate_now(&worker, run_progress)
+        }))
+        .unwrap_or_else(|_| RunOutcome::Failed {
+            message: "The migration stopped unexpectedly; its transaction was not committed. \
                           Please report this."
-                            .into(),
-                    checks: None,
-                });
+                .into(),
+            checks: None,
+        });
         *worker.run_state() = RunState::Finished {
             what: "The migration".into(),
             outcome,
@@ -616,7 +728,7 @@ async fn start_migrate(State(app): Shared) -> Result<Redirect, PageError> {
     Ok(Redirect::to("/migrate"))
 }
 
-fn migrate_now(app: &App) -> RunOutcome {
+fn migrate_now(app: &App, run_progress: Arc<RunProgress>) -> RunOutcome {
     if let Some(why) = not_ready(app) {
         return RunOutcome::Failed {
             message: why,
@@ -633,7 +745,12 @@ fn migrate_now(app: &App) -> RunOutcome {
             };
         }
     };
-    match import::run(store.as_mut(), &files, &import_options(app, false)) {
+    let progress = crate::progress::Progress::hidden().with(run_progress);
+    match import::run(
+        store.as_mut(),
+        &files,
+        &import_options(app, false, progress),
+    ) {
         Ok(report) => RunOutcome::Imported(Box::new(report)),
         Err(e) => pages::import_failure(&e),
     }
@@ -749,6 +866,7 @@ async fn restore(State(app): Shared, Path(id): Path<i64>) -> PageResult {
         *state = RunState::Running {
             what: "A restore".into(),
             started: Timestamp::now(),
+            progress: Arc::new(RunProgress::default()),
         };
     }
     let worker = Arc::clone(&app);

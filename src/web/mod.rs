@@ -12,11 +12,13 @@
 //! rebinding) and, when it changes anything, come from the page's own origin; uploads are bounded;
 //! one run at a time, by the store's writer lock and a flag the second tab is told about.
 //!
-//! Here: configuration, the server and the safety layer; in `workspace`, the files and their
-//! edits; in `pages`, what each step shows; in `handlers`, the requests.
+//! Here: configuration, the server, the safety layer and the progress of a run; in `workspace`,
+//! the files and their edits; in `workbook`, a workbook made into those files; in `pages`, what
+//! each step shows; in `handlers`, the requests.
 
 mod handlers;
 mod pages;
+pub mod workbook;
 pub mod workspace;
 
 use std::future::IntoFuture;
@@ -28,6 +30,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
+use indicatif::ProgressBar;
 use jiff::Timestamp;
 
 use crate::store::DbUrl;
@@ -83,11 +86,62 @@ pub(crate) enum RunState {
     Running {
         what: String,
         started: Timestamp,
+        /// The phases of the run so far, told by the pipeline.
+        progress: Arc<RunProgress>,
     },
     Finished {
         what: String,
         outcome: pages::RunOutcome,
     },
+}
+
+/// The phases of a run as the pipeline tells them ([`crate::progress::Observer`]), each with its
+/// row counter, for the page to show while the run goes on.
+#[derive(Default)]
+pub(crate) struct RunProgress {
+    phases: Mutex<Vec<(String, ProgressBar)>>,
+}
+
+impl std::fmt::Debug for RunProgress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunProgress").finish_non_exhaustive()
+    }
+}
+
+impl crate::progress::Observer for RunProgress {
+    fn phase(&self, name: &str, rows: &ProgressBar) {
+        self.phases
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push((name.to_string(), rows.clone()));
+    }
+}
+
+impl RunProgress {
+    /// The phases so far as JSON: `phase` (the current one, or null before the first), its
+    /// `done` and `total` rows (`total` null where the pipeline does not know it), and every
+    /// phase in order with the same and whether it has `finished`.
+    pub(crate) fn snapshot(&self) -> serde_json::Value {
+        let phases = self
+            .phases
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let one = |(name, rows): &(String, ProgressBar)| {
+            serde_json::json!({
+                "name": name,
+                "done": rows.position(),
+                "total": rows.length(),
+                "finished": rows.is_finished(),
+            })
+        };
+        let current = phases.last();
+        serde_json::json!({
+            "phase": current.map(|(name, _)| name.clone()),
+            "done": current.map(|(_, rows)| rows.position()),
+            "total": current.and_then(|(_, rows)| rows.length()),
+            "phases": phases.iter().map(one).collect::<Vec<_>>(),
+        })
+    }
 }
 
 /// Everything the handlers share.

@@ -127,13 +127,14 @@ pub(crate) fn files(
     let mut out = String::from(
         "<h1>1. Files</h1>\
          <p>Give the four sheets exported as CSV (or JSON): members, capital accounts, and if you \
-         keep them, periods and contributions. They stay on this computer.</p>\
+         keep them, periods and contributions — or the workbook itself (.xlsx or .ods), one sheet \
+         per table. They stay on this computer.</p>\
          <form id=\"upload\" method=\"post\" action=\"/files\" enctype=\"multipart/form-data\">\
-         <label class=\"drop\" id=\"drop\">Drop the files here, or <input id=\"file-input\" type=\"file\" \
-         name=\"files\" multiple accept=\".csv,.json,.jsonl,.ndjson\"></label>\
+         <label class=\"drop\" id=\"drop\">Drop the files or the workbook here, or <input id=\"file-input\" type=\"file\" \
+         name=\"files\" multiple accept=\".csv,.json,.jsonl,.ndjson,.xlsx,.xlsm,.ods\"></label>\
          <button type=\"submit\">Add the files</button></form>\
          <form method=\"post\" action=\"/files/bundle\" class=\"inline\">\
-         <label>Or a folder on this computer holding them: <input id=\"bundle-dir\" name=\"dir\" size=\"50\" \
+         <label>Or a folder (or workbook) on this computer holding them: <input id=\"bundle-dir\" name=\"dir\" size=\"50\" \
          placeholder=\"/home/me/coop-export\"></label> <button type=\"submit\">Use this folder</button></form>",
     );
     out.push_str("<h2>What was given</h2><table id=\"given\"><thead><tr><th>Table</th><th>File</th><th>Rows</th><th>Problems</th></tr></thead><tbody>");
@@ -153,10 +154,17 @@ pub(crate) fn files(
                     let (e, w) = workspace::counts(v.diagnostics.items(), &u.name);
                     format!("{e} errors, {w} warnings")
                 });
+                let name = match &u.origin {
+                    Some(o) => format!(
+                        "sheet {} of {} (checked as a CSV copy)",
+                        esc(&o.sheet),
+                        esc(&o.book)
+                    ),
+                    None => esc(&u.name),
+                };
                 let _ = write!(
                     out,
-                    "<td>{}</td><td>{rows}</td><td>{problems}</td></tr>",
-                    esc(&u.name)
+                    "<td>{name}</td><td>{rows}</td><td>{problems}</td></tr>",
                 );
             }
             None if missing.contains(&table) => {
@@ -166,6 +174,9 @@ pub(crate) fn files(
         }
     }
     out.push_str("</tbody></table>");
+    if let Some(book) = uploads.iter().find_map(|u| u.origin.as_ref()) {
+        out.push_str(&notice("ok", &workbook_note(&book.book)));
+    }
     if missing.is_empty() {
         out.push_str("<p><a class=\"button\" id=\"to-problems\" href=\"/problems\">Check the files →</a></p>");
     } else {
@@ -179,6 +190,15 @@ pub(crate) fn files(
         out.push_str("<form method=\"post\" action=\"/files/clear\"><button type=\"submit\" class=\"quiet\">Start again with other files</button></form>");
     }
     out
+}
+
+/// What the page says about a workbook: where its findings are, and what downloads.
+fn workbook_note(book: &str) -> String {
+    format!(
+        "The workbook {book} was read: each sheet is checked as a CSV copy of the text in its cells, \
+         and every problem is named by sheet and cell (members!C7). Corrected files download as CSV, \
+         one per sheet: copy the corrected cells back into the workbook, or import the CSV files."
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -254,7 +274,10 @@ pub(crate) fn problems(v: &ProblemsView<'_>) -> String {
     }
     out.push_str("</nav><div class=\"workspace\"><div class=\"grid-wrap\">");
     if let Some(u) = v.uploads.iter().find(|u| u.table == v.current) {
-        out.push_str(&file_level(diags, &u.name));
+        if let Some(o) = &u.origin {
+            out.push_str(&notice("ok", &workbook_note(&o.book)));
+        }
+        out.push_str(&file_level(diags, u));
         if u.format == Format::Csv {
             out.push_str(&grid(u, v.page, diags));
         } else {
@@ -263,12 +286,20 @@ pub(crate) fn problems(v: &ProblemsView<'_>) -> String {
                 "JSON files are checked but shown only as the list of problems; edit them where they were written.",
             ));
         }
+        let identical = if u.origin.is_some() {
+            "the sheet's cells as CSV, with the cells changed here"
+        } else {
+            "identical to the file given except for the cells changed here"
+        };
         let _ = write!(
             out,
             "<p><a id=\"download\" href=\"/download/{}\" download>Download {} with the corrections</a> \
-             (identical to the file given except for the cells changed here)</p>",
+             ({identical}) · <a id=\"download-annotated\" href=\"/annotated/{}\" download>download with \
+             problems</a> (a copy with each row's problems and hints in two first columns, to filter \
+             in a spreadsheet; give it back here as it is)</p>",
             u.table.stem(),
-            esc(&u.name)
+            esc(&u.download_name()),
+            u.table.stem()
         );
     }
     out.push_str("</div>");
@@ -284,13 +315,24 @@ pub(crate) fn problems(v: &ProblemsView<'_>) -> String {
     out
 }
 
-fn file_level(diags: &[Diagnostic], file: &str) -> String {
+/// The findings about a file that no data row shows: the file's own, and its header's (an
+/// unknown column, the note that a copy is annotated).
+fn file_level(diags: &[Diagnostic], u: &Upload) -> String {
+    let header = u.records.first().map(|h| h.line);
     let mut out = String::new();
-    for d in diags.iter().filter(|d| d.file == file && d.line.is_none()) {
+    for d in diags
+        .iter()
+        .filter(|d| d.file == u.name && (d.line.is_none() || d.line == header))
+    {
+        let place = if d.sheet.is_some() {
+            format!("{}: ", workspace::place(d))
+        } else {
+            String::new()
+        };
         out.push_str(&notice(
             severity_class(d.severity),
             &format!(
-                "{}: {}{}",
+                "{place}{}: {}{}",
                 d.rule,
                 d.message,
                 d.hint
@@ -321,11 +363,18 @@ fn grid(u: &Upload, page: usize, diags: &[Diagnostic]) -> String {
     let mut out = String::new();
     let _ = write!(
         out,
-        "<table class=\"grid\" id=\"grid\" data-file=\"{}\"><thead><tr><th>line</th>",
-        u.table.stem()
+        "<table class=\"grid\" id=\"grid\" data-file=\"{}\"><thead><tr><th>{}</th>",
+        u.table.stem(),
+        if u.origin.is_some() { "row" } else { "line" }
     );
     for h in &header {
-        let _ = write!(out, "<th>{}</th>", esc(h));
+        let letter = u
+            .origin
+            .as_ref()
+            .and_then(|o| o.letter(h.trim()))
+            .map(|l| format!(" <span class=\"letter\">{}</span>", esc(l)))
+            .unwrap_or_default();
+        let _ = write!(out, "<th>{}{letter}</th>", esc(h));
     }
     out.push_str("</tr></thead><tbody>");
     for span in data
@@ -346,10 +395,12 @@ fn grid(u: &Upload, page: usize, diags: &[Diagnostic]) -> String {
         } else {
             " class=\"row-bad\""
         };
+        let row = u.row_of_line(span.line);
         let _ = write!(
             out,
             "<tr id=\"l{}\"{row_class}><th>{}</th>",
-            span.line, span.line
+            span.line,
+            row.unwrap_or(span.line)
         );
         let values = u.values(*span);
         for (i, column) in header.iter().enumerate() {
@@ -371,18 +422,29 @@ fn grid(u: &Upload, page: usize, diags: &[Diagnostic]) -> String {
             if edited {
                 class.push_str(" edited");
             }
+            // Where the person finds the cell: `members!C7` on a sheet, else line and column.
+            let place = match (&u.origin, row) {
+                (Some(o), Some(row)) => {
+                    format!("{}!{}{row}", o.sheet, o.letter(column).unwrap_or_default())
+                }
+                _ => format!("line {}, {column}", span.line),
+            };
             let _ = write!(
                 out,
-                "<td id=\"c{}-{}\" class=\"{class}\" tabindex=\"0\" data-line=\"{}\" data-column=\"{}\" data-value=\"{}\"><span class=\"v\">{}</span>",
+                "<td id=\"c{}-{}\" class=\"{class}\" tabindex=\"0\" data-line=\"{}\" data-column=\"{}\" data-place=\"{}\" data-value=\"{}\"><span class=\"v\">{}</span>",
                 span.line,
                 esc(column),
                 span.line,
                 esc(column),
+                esc(&place),
                 esc(value),
                 esc(value)
             );
             if !cell.is_empty() {
                 out.push_str("<div class=\"tip\">");
+                if u.origin.is_some() {
+                    let _ = write!(out, "<p class=\"place\">{}</p>", esc(&place));
+                }
                 for d in &cell {
                     out.push_str(&finding(d));
                 }
@@ -461,15 +523,16 @@ fn side_list(v: &ProblemsView<'_>, diags: &[Diagnostic]) -> String {
             }
             (None, _) => format!("/problems?file={}", u.table.stem()),
         };
+        // On a sheet the column's name follows its letter, as the grid's header shows both.
+        let column = match (&d.sheet, &d.column) {
+            (Some(_), Some(c)) => format!(" ({})", esc(c)),
+            _ => String::new(),
+        };
         let _ = write!(
             out,
-            "<li class=\"{}\"><a href=\"{target}\">{}{}</a> {}</li>",
+            "<li class=\"{}\"><a href=\"{target}\">{}{column}</a> {}</li>",
             severity_class(d.severity),
-            esc(&d.location()),
-            d.column
-                .as_ref()
-                .map(|c| format!(" {}", esc(c)))
-                .unwrap_or_default(),
+            esc(&workspace::place(d)),
             esc(&d.message)
         );
     }
@@ -596,13 +659,45 @@ pub(crate) fn migrate_form(database: &DbUrl, ready: Result<(), String>) -> Strin
     out
 }
 
-pub(crate) fn running(what: &str, started: jiff::Timestamp) -> String {
+pub(crate) fn running(
+    what: &str,
+    started: jiff::Timestamp,
+    progress: &serde_json::Value,
+) -> String {
     let seconds = jiff::Timestamp::now().duration_since(started).as_secs();
-    format!(
-        "<h1>4. Migrate</h1><p id=\"running\" class=\"running\">{} in progress — started {seconds} s ago. \
-         This page refreshes by itself; closing it does not stop the run.</p>",
-        esc(what)
-    )
+    let mut out = format!(
+        "<h1>4. Migrate</h1><p id=\"running\" class=\"running\">{} in progress — started <span id=\"seconds\">{seconds}</span> s ago. \
+         This page follows it by itself; closing it does not stop the run.</p>\
+         <div id=\"progress\" data-poll=\"/api/progress\"><p>Now: <strong id=\"phase\">{}</strong> \
+         <span id=\"phase-count\">{}</span></p><ol id=\"phases\">",
+        esc(what),
+        esc(progress["phase"].as_str().unwrap_or("starting")),
+        esc(&phase_count(&progress["done"], &progress["total"]))
+    );
+    for phase in progress["phases"].as_array().into_iter().flatten() {
+        let _ = write!(
+            out,
+            "<li class=\"{}\">{} {}</li>",
+            if phase["finished"].as_bool() == Some(true) {
+                "done"
+            } else {
+                "current"
+            },
+            esc(phase["name"].as_str().unwrap_or_default()),
+            esc(&phase_count(&phase["done"], &phase["total"]))
+        );
+    }
+    out.push_str("</ol></div>");
+    out
+}
+
+/// `1,024 of 20,000 rows` where the total is known, `1,024 rows` where only the count is.
+fn phase_count(done: &serde_json::Value, total: &serde_json::Value) -> String {
+    match (done.as_u64(), total.as_u64()) {
+        (Some(done), Some(total)) => format!("{done} of {total} rows"),
+        (Some(done), None) if done > 0 => format!("{done} rows"),
+        _ => String::new(),
+    }
 }
 
 pub(crate) fn checks(v: &VerifyReport) -> String {

@@ -5,14 +5,19 @@
 //! here are the truth and the directory is rewritten from them after every change. An edit replaces
 //! exactly the bytes of one CSV field, so the corrected file is the uploaded one but for the edited
 //! cells (quoting of other fields, line endings, a BOM and blank lines are left as they were).
+//!
+//! A workbook comes in as one CSV working copy per sheet (see `workbook`): its findings are then
+//! placed on the sheet (`members!C7`), and the copies download as CSV.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::diagnostic::{Diagnostic, Severity};
+use crate::diagnostic::{Diagnostic, Diagnostics, Severity};
 use crate::source::{Format, SourceFile, Table};
 use crate::validate::{self, KnownRefs, Validation};
+
+use super::workbook::{self, SheetOrigin};
 
 /// Why a change to the workspace was refused; the message is shown on the page as it is.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +40,8 @@ pub struct Upload {
     pub records: Vec<RecordSpan>,
     /// Cells changed on the page: (line, column name) → the value written.
     pub edits: BTreeMap<(u64, String), String>,
+    /// The workbook sheet this CSV copy was made from, if it was.
+    pub origin: Option<SheetOrigin>,
 }
 
 /// Where a CSV record lies in the file: the editor line it starts on, and its bytes without the
@@ -100,10 +107,9 @@ impl Workspace {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let format = Format::from_path(Path::new(&name));
-        if format == Format::Sheet {
+        if workbook::is_workbook(&name) {
             return Err(WorkspaceError::Refused(format!(
-                "{name}: the page does not read workbooks yet; save each sheet as CSV, or use \
-                 `habitat-migrate migrate` with the workbook"
+                "{name}: a workbook holds the whole bundle; give it alone"
             )));
         }
         let table = table_of(&name, &bytes).ok_or_else(|| {
@@ -125,10 +131,54 @@ impl Workspace {
                 bytes,
                 records,
                 edits: BTreeMap::new(),
+                origin: None,
             },
         );
         self.changed()?;
         Ok(table)
+    }
+
+    /// Takes a workbook as the whole bundle: every file given before is forgotten, and each
+    /// table's sheet becomes a CSV working copy named `book[sheet]`. `limit` bounds each copy.
+    /// Returns the tables found.
+    pub fn add_workbook(
+        &mut self,
+        name: &str,
+        bytes: &[u8],
+        limit: usize,
+    ) -> Result<Vec<Table>, WorkspaceError> {
+        let name = Path::new(name)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let scratch = self.dir.join("workbook");
+        fs::create_dir_all(&scratch).map_err(|source| WorkspaceError::Io {
+            dir: scratch.display().to_string(),
+            source,
+        })?;
+        let converted = workbook::convert(&name, bytes, &scratch, limit);
+        let _ = fs::remove_dir_all(&scratch);
+        let converted = converted?;
+        self.files.clear();
+        let mut tables = Vec::new();
+        for c in converted {
+            tables.push(c.table);
+            let records = record_spans(&c.csv);
+            self.files.insert(
+                c.table,
+                Upload {
+                    table: c.table,
+                    name: format!("{name}[{}]", c.origin.sheet),
+                    format: Format::Csv,
+                    bytes: c.csv,
+                    records,
+                    edits: BTreeMap::new(),
+                    origin: Some(c.origin),
+                },
+            );
+        }
+        self.changed()?;
+        Ok(tables)
     }
 
     /// Forgets every file.
@@ -189,9 +239,63 @@ impl Workspace {
                 .into_iter()
                 .zip(self.files.values().map(|u| u.bytes.clone()))
                 .collect();
-            self.validation = Some(validate::validate_bytes(&sources, known));
+            let mut validation = validate::validate_bytes(&sources, known);
+            self.on_sheets(&mut validation.diagnostics);
+            self.validation = Some(validation);
         }
         self.validation.get_or_insert_with(Validation::default)
+    }
+
+    /// Places the findings about copies of sheets on their sheets, and adds the sheets' own
+    /// findings the copies cannot carry (a cell that held `#REF!`, say), each until its cell is
+    /// edited; the copy's finding about such a cell (it is empty) gives way to the sheet's.
+    fn on_sheets(&self, diagnostics: &mut Diagnostics) {
+        let mut own = Diagnostics::default();
+        for u in self.files.values() {
+            let Some(origin) = &u.origin else {
+                continue;
+            };
+            let mut held = Vec::new();
+            for f in &origin.findings {
+                let mut d = f.clone();
+                d.file.clone_from(&u.name);
+                d.line = f.line.and_then(|row| u.line_of_row(row));
+                if let (Some(line), Some(column)) = (d.line, &d.column) {
+                    if u.edits.contains_key(&(line, column.clone())) {
+                        continue;
+                    }
+                    held.push((line, column.clone()));
+                }
+                // A note on an empty row, which is no record: the file's, at its row.
+                d.row = f.line;
+                own.push(d);
+            }
+            diagnostics.retain(|d| {
+                d.file != u.name
+                    || !matches!((d.line, &d.column), (Some(l), Some(c)) if held.contains(&(l, c.clone())))
+            });
+        }
+        for u in self.files.values() {
+            let Some(origin) = &u.origin else {
+                continue;
+            };
+            let place = |d: &mut Diagnostic| {
+                if d.file != u.name {
+                    return;
+                }
+                d.sheet = Some(origin.sheet.clone());
+                if d.row.is_none() {
+                    d.row = d.line.and_then(|line| u.row_of_line(line));
+                }
+                if let Some(letter) = d.column.as_deref().and_then(|c| origin.letter(c)) {
+                    d.column_letter = Some(letter.to_string());
+                }
+            };
+            own.for_each_mut(place);
+            diagnostics.for_each_mut(place);
+        }
+        own.extend(std::mem::take(diagnostics));
+        *diagnostics = own;
     }
 
     /// The last validation made, if the files have not changed since.
@@ -253,6 +357,34 @@ impl Workspace {
 }
 
 impl Upload {
+    /// The name a download of this file takes: a workbook's sheet downloads as `members.csv`.
+    pub fn download_name(&self) -> String {
+        match &self.origin {
+            Some(_) => format!("{}.csv", self.table.stem()),
+            None => self.name.clone(),
+        }
+    }
+
+    /// The sheet row of a line of a copy of a sheet.
+    pub fn row_of_line(&self, line: u64) -> Option<u64> {
+        let origin = self.origin.as_ref()?;
+        if self.records.first().is_some_and(|h| h.line == line) {
+            return Some(origin.header_row);
+        }
+        let i = self.data().binary_search_by_key(&line, |r| r.line).ok()?;
+        origin.rows.get(i).copied()
+    }
+
+    /// The line of a copy of a sheet that holds a sheet row.
+    pub fn line_of_row(&self, row: u64) -> Option<u64> {
+        let origin = self.origin.as_ref()?;
+        if row == origin.header_row {
+            return self.records.first().map(|h| h.line);
+        }
+        let i = origin.rows.binary_search(&row).ok()?;
+        self.data().get(i).map(|r| r.line)
+    }
+
     /// The header's names (CSV), as written.
     pub fn header(&self) -> Vec<String> {
         match self.records.first() {
@@ -405,7 +537,7 @@ fn unquote(field: &[u8]) -> String {
 }
 
 /// A value as a CSV field: quoted only when it must be.
-fn quote(value: &str) -> String {
+pub(crate) fn quote(value: &str) -> String {
     if value.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", value.replace('"', "\"\""))
     } else {
@@ -425,6 +557,20 @@ pub fn by_line<'a>(
         }
     }
     out
+}
+
+/// Where a finding is, as the person knows the file: `members!C7` on a workbook's sheet, else the
+/// file, line and column.
+pub fn place(d: &Diagnostic) -> String {
+    match (&d.sheet, d.row, &d.column_letter) {
+        (Some(sheet), Some(row), Some(letter)) => format!("{sheet}!{letter}{row}"),
+        (Some(sheet), Some(row), None) => format!("{sheet}!{row}:{row}"),
+        (Some(sheet), None, _) => sheet.clone(),
+        (None, ..) => match &d.column {
+            Some(column) => format!("{} {column}", d.location()),
+            None => d.location(),
+        },
+    }
 }
 
 /// How many findings of each severity a file has.

@@ -1,5 +1,6 @@
-// habitat-migrate's page script: drag and drop, the cell editor, confirmations. Nothing else;
-// every rule is checked on the server by the same library as the command line.
+// habitat-migrate's page script: drag and drop, the cell editor, confirmations, and the progress
+// of a run. Nothing else; every rule is checked on the server by the same library as the command
+// line.
 "use strict";
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -23,6 +24,38 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   }
 
+  // A run in progress: its phase and counts, asked for twice a second; the page with the
+  // outcome once it has ended.
+  const progress = document.getElementById("progress");
+  if (progress) {
+    const count = (done, total) =>
+      total != null ? `${done} of ${total} rows` : (done ? `${done} rows` : "");
+    const poll = async () => {
+      try {
+        const response = await fetch(progress.dataset.poll);
+        const now = await response.json();
+        if (!now.running) {
+          location.reload();
+          return;
+        }
+        document.getElementById("phase").textContent = now.phase || "starting";
+        document.getElementById("phase-count").textContent = count(now.done, now.total);
+        document.getElementById("seconds").textContent = now.seconds;
+        const list = document.getElementById("phases");
+        list.replaceChildren(...now.phases.map((p) => {
+          const li = document.createElement("li");
+          li.className = p.finished ? "done" : "current";
+          li.textContent = `${p.name} ${count(p.done, p.total)}`;
+          return li;
+        }));
+      } catch (e) {
+        // The server is busy or gone for a moment: ask again.
+      }
+      setTimeout(poll, 500);
+    };
+    setTimeout(poll, 500);
+  }
+
   // The cell editor: click a cell, see its findings, change it, and it is checked again at once.
   const grid = document.getElementById("grid");
   const panel = document.getElementById("cell-panel");
@@ -34,7 +67,7 @@ document.addEventListener("DOMContentLoaded", () => {
   let cell = null;
   const open = (td) => {
     cell = td;
-    where.textContent = `line ${td.dataset.line}, ${td.dataset.column}`;
+    where.textContent = td.dataset.place || `line ${td.dataset.line}, ${td.dataset.column}`;
     const tip = td.querySelector(".tip");
     problems.innerHTML = tip ? tip.innerHTML : "<p>No problem in this cell.</p>";
     value.value = td.dataset.value;
