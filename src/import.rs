@@ -1000,7 +1000,7 @@ fn apply_contributions(
                 store.apply_staged_contributions(run_id, counts, delete)
             })?;
             store.record_changes(run_id, &applied.changes)?;
-            report.changes += applied.changes.len() as u64;
+            report.changes += applied.changes.len() as u64 + applied.changes_recorded;
             report.corrections.deleted = applied.deleted;
             if opts.corrections == CorrectionPolicy::Keep {
                 report.corrections.kept = report.corrections.missing.len() as u64;

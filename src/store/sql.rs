@@ -435,6 +435,9 @@ pub(crate) fn missing_contributions<C: SqlConn>(
     Ok(out)
 }
 
+/// How many updated contributions have their history read and recorded at a time.
+const HISTORY_CHUNK: i64 = 10_000;
+
 /// What applying the staged plan did.
 #[derive(Clone, Debug, Default)]
 pub struct AppliedContributions {
@@ -446,13 +449,15 @@ pub struct AppliedContributions {
     pub added_members: Vec<Uuid>,
     /// Members with a contribution deleted.
     pub removed_members: Vec<Uuid>,
-    /// The change history written (updates and deletions).
+    /// The history of the deletions, for the caller to record.
     pub changes: Vec<Change>,
+    /// How many changes of the updates' history were recorded (as they were read, in chunks).
+    pub changes_recorded: u64,
 }
 
 /// Applies the staged plan: updates matched rows whose status or approval date changed, deletes the
-/// missing earlier imports when asked to, inserts the new rows, and returns the change history for
-/// the caller to record.
+/// missing earlier imports when asked to, and inserts the new rows. The updates' history is
+/// recorded here, a chunk at a time; the deletions' is returned for the caller to record.
 pub(crate) fn apply_staged<C: SqlConn>(
     c: &mut C,
     run_id: i64,
@@ -461,37 +466,50 @@ pub(crate) fn apply_staged<C: SqlConn>(
     counts: StagedCounts,
 ) -> Result<AppliedContributions, StoreError> {
     let mut out = AppliedContributions::default();
-    let mut updates = Vec::new();
-    // Every statement below first narrows the plan to the rows it writes (a few, usually), then
-    // finds them in the stage by line.
-    let sql = format!(
-        "SELECT c.id, m.email, per.name, p.status, p.approved_at, {VALUE_COLUMNS}
-           FROM hm_plan p
-           JOIN contributions c ON c.id = p.existing_id
-           JOIN members m ON m.id = c.member_id
-           JOIN allocation_periods per ON per.id = c.period_id
-          WHERE p.changed
-          ORDER BY p.line"
-    );
-    c.query("reading contribution updates", &sql, &[], &mut |r| {
-        updates.push(ContributionUpdate {
-            id: r.uuid(0)?,
-            member_email: r.text(1)?,
-            period_name: r.text(2)?,
-            after_status: r.contribution_status(3)?,
-            after_approved_at: r.opt_time(4)?,
-            before: read_values(r, 5)?,
-        });
-        Ok(())
-    })?;
-    out.changes.extend(updates.iter().flat_map(|u| u.changes()));
     let ctx = "updating contributions";
+    // The changed rows, numbered, so that their history can be read and recorded a chunk at a
+    // time: a 1% change of ten million contributions is 100,000 updates, whose history held at once
+    // took some 55 MB.
     for stmt in [
         "DROP TABLE IF EXISTS hm_changed",
         "CREATE TEMP TABLE hm_changed AS
-         SELECT existing_id, status, approved_at, row_digest FROM hm_plan WHERE changed",
+         SELECT row_number() OVER (ORDER BY line) AS k, existing_id, status, approved_at, row_digest
+           FROM hm_plan WHERE changed",
     ] {
         c.execute(ctx, stmt, &[])?;
+    }
+    let sql = format!(
+        "SELECT c.id, m.email, per.name, u.status, u.approved_at, {VALUE_COLUMNS}
+           FROM hm_changed u
+           JOIN contributions c ON c.id = u.existing_id
+           JOIN members m ON m.id = c.member_id
+           JOIN allocation_periods per ON per.id = c.period_id
+          WHERE u.k > $1 AND u.k <= $2
+          ORDER BY u.k"
+    );
+    let mut from = 0i64;
+    while from < i64::try_from(counts.changed).unwrap_or(i64::MAX) {
+        let mut updates = Vec::new();
+        c.query(
+            "reading contribution updates",
+            &sql,
+            &[Value::Int(from), Value::Int(from + HISTORY_CHUNK)],
+            &mut |r| {
+                updates.push(ContributionUpdate {
+                    id: r.uuid(0)?,
+                    member_email: r.text(1)?,
+                    period_name: r.text(2)?,
+                    after_status: r.contribution_status(3)?,
+                    after_approved_at: r.opt_time(4)?,
+                    before: read_values(r, 5)?,
+                });
+                Ok(())
+            },
+        )?;
+        let changes: Vec<Change> = updates.iter().flat_map(|u| u.changes()).collect();
+        record_changes(c, run_id, &changes)?;
+        out.changes_recorded += changes.len() as u64;
+        from += HISTORY_CHUNK;
     }
     out.updated = c.execute(
         ctx,

@@ -569,7 +569,6 @@ impl SqlConn for SqliteStore {
     ) -> Result<u64, StoreError> {
         self.with_bulk_cache(|s| s.insert_rows_at(context, table, columns, rows))
     }
-
 }
 
 impl SqliteStore {
