@@ -17,12 +17,17 @@
 //! spreadsheet reads it as a number, not a formula, and a `'` would make the treasurer see
 //! `'-12.50` in an amount column. See DESIGN.md, *The annotated fix-and-rerun loop*.
 //!
+//! A workbook (`.xlsx`, `.ods`) gets one copy, an `.xlsx` workbook with the bad cells
+//! highlighted and commented and the same two columns right of each table (`workbook`); it needs
+//! no guard, since its cells are typed and text is never a formula there.
+//!
 //! Here: the guard, the copies ([`annotate_file`], [`annotate_bytes`]) and CSV files; in `json`,
-//! JSON files copied as CSV; in `dir`, writing the copies into a directory as a bundle that runs
-//! again ([`write_dir`]). The CLI and the web page call the same functions.
+//! JSON files copied as CSV; in `workbook`, the copy of a workbook; in `dir`, writing the copies
+//! into a directory ([`write_dir`]). The CLI and the web page call the same functions.
 
 mod dir;
 mod json;
+mod workbook;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
@@ -35,7 +40,7 @@ use serde::Serialize;
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::source::{Format, Raw, RawCsv, SourceFile, Table};
 
-pub use self::dir::{Annotation, Outcome, check_dir, write_dir};
+pub use self::dir::{Annotation, BookCopy, Outcome, check_dir, write_dir};
 use self::json::json_copy;
 
 /// The leading column listing a row's problems.
@@ -56,16 +61,21 @@ pub fn is_annotation_column(name: &str) -> bool {
     name == PROBLEMS_COLUMN || name == HINTS_COLUMN
 }
 
-/// The note the reader gives for an annotated file: the two columns are not data.
-pub fn ignored_columns_note(file: &str) -> Diagnostic {
+/// The note the reader gives for an annotated file (or `sheet`) whose header is on `line`: the
+/// two columns are not data.
+pub fn ignored_columns_note(file: &str, line: u64, sheet: bool) -> Diagnostic {
     Diagnostic::note(
         file,
         "file.annotated",
         format!("an annotated copy: the columns `{PROBLEMS_COLUMN}` and `{HINTS_COLUMN}` are ignored"),
     )
-    .at(1)
+    .at(line)
     .column(PROBLEMS_COLUMN)
-    .hint("the ' that --annotate put before a value starting with =, +, -, @ is removed as the file is read")
+    .hint(if sheet {
+        "leave them in or delete them; they are written anew by the next --annotate"
+    } else {
+        "the ' that --annotate put before a value starting with =, +, -, @ is removed as the file is read"
+    })
 }
 
 /// The value a trimmed value of an annotated file stands for: without the `'` that [`guard`] put
@@ -171,8 +181,12 @@ pub struct Annotated {
     pub source: String,
     #[serde(serialize_with = "table_stem")]
     pub table: Table,
-    /// The copy's file name in a bundle: `members.csv` whatever the source was called.
+    /// The copy's file name: `members.csv` whatever the source was called; for a workbook's sheet,
+    /// the workbook copy's (`books.annotated.xlsx`).
     pub name: String,
+    /// The copy's sheet, for a workbook's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sheet: Option<String>,
     /// Data rows written.
     pub rows: u64,
     pub rows_with_problems: u64,
@@ -254,6 +268,7 @@ fn annotate_from(
         source: file.display.clone(),
         table: file.table,
         name: annotated_name(file.table),
+        sheet: None,
         rows: 0,
         rows_with_problems: 0,
         file_problems: 0,
@@ -287,10 +302,9 @@ fn annotate_from(
     Ok(annotated)
 }
 
-/// Why a workbook's sheet gets no annotated copy: copies are CSV files, and a workbook is read as
-/// one file whose sheets would have to be written back together.
-pub(crate) const SHEET_REASON: &str =
-    "sheets of a workbook are not annotated yet; the problems above name each cell (sheet!C7)";
+/// Why a workbook's sheet gets no copy of its own: a sheet is annotated with its whole workbook
+/// (`--annotate DIR` writes `DIR/<stem>.annotated.xlsx`), never as one file.
+const SHEET_REASON: &str = "a sheet is annotated with its whole workbook (--annotate DIR); the problems above name each cell (sheet!C7)";
 
 enum Failure {
     Read(io::Error),

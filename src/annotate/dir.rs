@@ -1,7 +1,6 @@
-//! `--annotate DIR`: the copies written into a directory as a bundle that runs again, and what
-//! the command says about them.
+//! `--annotate DIR`: the copies written into a directory as a bundle that runs again (or, for a
+//! workbook, as one workbook that does), and what the command says about them.
 
-use crate::annotate::SHEET_REASON;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -12,8 +11,10 @@ use serde_json::{Value, json};
 use crate::diagnostic::Diagnostic;
 use crate::source::{Format, SourceFile, Table};
 
+use super::workbook::{BookFailure, SheetCopy, copy_name, write_book};
 use super::{
-    AnnotateError, Annotated, PROBLEMS_COLUMN, annotate_file, annotated_name, has_problems,
+    AnnotateError, Annotated, HINTS_COLUMN, PROBLEMS_COLUMN, annotate_file, annotated_name,
+    has_problems,
 };
 
 /// What happened to each source file in `--annotate DIR`.
@@ -26,8 +27,14 @@ pub enum Outcome {
         annotated: Annotated,
         path: String,
     },
-    /// The file had no problems; copied as it is, so the directory is a whole bundle.
-    Copied { source: String, path: String },
+    /// The file had no problems; copied as it is, so the directory is a whole bundle (a sheet:
+    /// copied into the workbook's copy, without the two columns).
+    Copied {
+        source: String,
+        path: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        sheet: Option<String>,
+    },
     /// The file has problems but could not be read row by row; the report says why.
     NotAnnotated { source: String, reason: String },
 }
@@ -37,6 +44,19 @@ pub enum Outcome {
 pub struct Annotation {
     pub dir: String,
     pub files: Vec<Outcome>,
+    /// The workbooks copied, each as one `.xlsx` holding its sheets (listed in `files` too).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub workbooks: Vec<BookCopy>,
+}
+
+/// The annotated copy of one workbook.
+#[derive(Clone, Debug, Serialize)]
+pub struct BookCopy {
+    /// The source workbook, as given.
+    pub source: String,
+    pub path: String,
+    /// The source was an `.ods`; the copy is an `.xlsx` all the same.
+    pub from_ods: bool,
 }
 
 /// The names a bundle's files may have in a directory (see [`crate::source::Bundle::discover`]).
@@ -58,12 +78,27 @@ pub fn check_dir(dir: &Path) -> Result<(), AnnotateError> {
             "--annotate {shown}: not a directory"
         )));
     }
-    if let Some(existing) = bundle_names().find(|name| dir.join(name).exists()) {
-        return Err(AnnotateError::Directory(format!(
-            "--annotate {shown}: the directory already holds {existing}; give a new directory (an annotated copy is never written over a file)"
-        )));
+    let book_copy = || {
+        let entries = fs::read_dir(dir).ok()?;
+        entries
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .find(|name| name.ends_with(".annotated.xlsx"))
+    };
+    if let Some(existing) = bundle_names()
+        .find(|name| dir.join(name).exists())
+        .or_else(book_copy)
+    {
+        return Err(already_holds(dir, &existing));
     }
     Ok(())
+}
+
+fn already_holds(dir: &Path, existing: &str) -> AnnotateError {
+    AnnotateError::Directory(format!(
+        "--annotate {}: the directory already holds {existing}; give a new directory (an annotated copy is never written over a file)",
+        dir.display()
+    ))
 }
 
 /// Writes into `dir` an annotated copy of each file with problems, and a plain copy of each
@@ -84,7 +119,70 @@ pub fn write_dir(
     let mut ordered: Vec<&SourceFile> = files.iter().collect();
     ordered.sort_by_key(|f| f.table);
     let mut outcomes = Vec::new();
+    let mut workbooks = Vec::new();
+    let mut books: Vec<&Path> = Vec::new();
+    for file in &ordered {
+        if file.format == Format::Sheet && !books.contains(&file.path.as_path()) {
+            books.push(&file.path);
+        }
+    }
+    for book in books {
+        let sheets: Vec<&SourceFile> = ordered
+            .iter()
+            .copied()
+            .filter(|f| f.format == Format::Sheet && f.path == book)
+            .collect();
+        let path = dir.join(copy_name(book));
+        if path.exists() {
+            return Err(already_holds(dir, &copy_name(book)));
+        }
+        let written = write_new(&path, |out| {
+            write_book(book, &sheets, diagnostics, out).map_err(|e| match e {
+                BookFailure::Unreadable(reason) => AnnotateError::Unreadable {
+                    file: book.display().to_string(),
+                    reason,
+                },
+                BookFailure::Write(reason) => AnnotateError::Write {
+                    path: path.display().to_string(),
+                    source: io::Error::other(reason),
+                },
+            })
+        });
+        let copies = match written {
+            Ok(copies) => copies,
+            Err(AnnotateError::Unreadable { reason, .. }) => {
+                outcomes.extend(sheets.iter().map(|f| Outcome::NotAnnotated {
+                    source: f.display.clone(),
+                    reason: reason.clone(),
+                }));
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        let shown = path.display().to_string();
+        for (file, copy) in sheets.iter().zip(copies) {
+            outcomes.push(match copy {
+                SheetCopy::Annotated(annotated) => Outcome::Annotated {
+                    annotated,
+                    path: shown.clone(),
+                },
+                SheetCopy::Copied => Outcome::Copied {
+                    source: file.display.clone(),
+                    path: shown.clone(),
+                    sheet: file.sheet.clone(),
+                },
+            });
+        }
+        workbooks.push(BookCopy {
+            source: book.display().to_string(),
+            path: shown,
+            from_ods: crate::source::BookKind::of(book) == Some(crate::source::BookKind::Ods),
+        });
+    }
     for file in ordered {
+        if file.format == Format::Sheet {
+            continue;
+        }
         let outcome = if has_problems(file, diagnostics) {
             let name = annotated_name(file.table);
             let path = dir.join(&name);
@@ -108,13 +206,8 @@ pub fn write_dir(
                 Format::Csv => "csv",
                 Format::Json => "json",
                 Format::JsonLines => "jsonl",
-                Format::Sheet => {
-                    outcomes.push(Outcome::NotAnnotated {
-                        source: file.display.clone(),
-                        reason: SHEET_REASON.to_string(),
-                    });
-                    continue;
-                }
+                // Written with their workbook above.
+                Format::Sheet => continue,
             };
             let name = format!("{}.{ext}", file.table.stem());
             let path = dir.join(&name);
@@ -132,6 +225,7 @@ pub fn write_dir(
             Outcome::Copied {
                 source: file.display.clone(),
                 path: path.display().to_string(),
+                sheet: None,
             }
         };
         outcomes.push(outcome);
@@ -139,6 +233,7 @@ pub fn write_dir(
     Ok(Annotation {
         dir: dir.display().to_string(),
         files: outcomes,
+        workbooks,
     })
 }
 
@@ -146,7 +241,7 @@ pub fn write_dir(
 /// the temporary file is removed.
 fn write_new<T>(
     path: &Path,
-    fill: impl FnOnce(&mut dyn Write) -> Result<T, AnnotateError>,
+    fill: impl FnOnce(&mut (dyn Write + Send)) -> Result<T, AnnotateError>,
 ) -> Result<T, AnnotateError> {
     let write_err = |source| AnnotateError::Write {
         path: path.display().to_string(),
@@ -188,16 +283,38 @@ impl Annotation {
             .iter()
             .filter(|o| matches!(o, Outcome::Annotated { .. }))
             .count();
-        let _ = writeln!(
-            out,
-            "✎ Annotated copies in {}: open them in a spreadsheet, filter on {PROBLEMS_COLUMN}, fix the cells, save as CSV, and run again on {}",
-            self.dir, self.dir
-        );
+        let files = self.files.iter().any(|o| match o {
+            Outcome::Annotated { annotated, .. } => annotated.sheet.is_none(),
+            Outcome::Copied { sheet, .. } => sheet.is_none(),
+            Outcome::NotAnnotated { .. } => false,
+        });
+        if files || self.workbooks.is_empty() {
+            let _ = writeln!(
+                out,
+                "✎ Annotated copies in {}: open them in a spreadsheet, filter on {PROBLEMS_COLUMN}, fix the cells, save as CSV, and run again on {}",
+                self.dir, self.dir
+            );
+        }
+        for book in &self.workbooks {
+            let _ = writeln!(
+                out,
+                "✎ Annotated copy of {}: {}{}: open it, fix the cells filled red (each has a comment saying what is wrong; the columns {PROBLEMS_COLUMN} and {HINTS_COLUMN} right of each table list a row's problems), save it, and run again on {}",
+                book.source,
+                book.path,
+                if book.from_ods {
+                    " (an .xlsx workbook, though the source is .ods)"
+                } else {
+                    ""
+                },
+                book.path
+            );
+        }
         for outcome in &self.files {
             let _ = match outcome {
                 Outcome::Annotated { annotated, path } => writeln!(
                     out,
-                    "  {path}: {} of {} row(s) with problems{}{}",
+                    "  {path}{}: {} of {} row(s) with problems{}{}",
+                    sheet_of(annotated.sheet.as_deref()),
                     annotated.rows_with_problems,
                     annotated.rows,
                     if annotated.file_problems > 0 {
@@ -214,9 +331,15 @@ impl Annotation {
                         String::new()
                     },
                 ),
-                Outcome::Copied { source, path } => {
-                    writeln!(out, "  {path}: copied from {source} (no problems)")
-                }
+                Outcome::Copied {
+                    source,
+                    path,
+                    sheet,
+                } => writeln!(
+                    out,
+                    "  {path}{}: copied from {source} (no problems)",
+                    sheet_of(sheet.as_deref())
+                ),
                 Outcome::NotAnnotated { source, reason } => {
                     writeln!(out, "  {source}: not annotated: {reason}")
                 }
@@ -235,4 +358,9 @@ impl Annotation {
     pub fn json(&self) -> Value {
         json!(self)
     }
+}
+
+/// `, sheet members` after a workbook copy's path; nothing for a file.
+fn sheet_of(sheet: Option<&str>) -> String {
+    sheet.map(|s| format!(", sheet {s}")).unwrap_or_default()
 }

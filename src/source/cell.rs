@@ -15,11 +15,27 @@ use calamine::{Data, DataRef};
 use jiff::Span;
 use jiff::civil::{Date, date};
 
-/// What one non-empty cell holds, as the reader hands it on.
+/// What one non-empty cell holds, as the reader hands it on. The rules read the text of a text,
+/// number or date cell alike; the kind is kept for the annotated copy, which writes each cell back
+/// as the kind it was (`annotate::workbook`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum CellValue {
     Text(String),
+    /// A number cell, as the shortest decimal text of its value ([`number_text`]).
+    Number(String),
+    /// A date or date-time cell, as `YYYY-MM-DD` or an RFC 3339 timestamp ([`serial_to_text`]).
+    Date(String),
     Problem(CellProblem),
+}
+
+impl CellValue {
+    /// The text the rules read; `None` for a cell that holds no value.
+    pub(crate) fn text(&self) -> Option<&str> {
+        match self {
+            CellValue::Text(t) | CellValue::Number(t) | CellValue::Date(t) => Some(t),
+            CellValue::Problem(_) => None,
+        }
+    }
 }
 
 /// A cell that holds no value the rules can read.
@@ -34,6 +50,10 @@ pub(crate) enum CellProblem {
     BadDate(String),
     /// A formula whose result was never saved in the file.
     FormulaWithoutValue,
+    /// An `.ods` formula whose saved result is empty text: LibreOffice saves an error value
+    /// (`#DIV/0!`) so, with the error only in an attribute calamine does not read, and a formula
+    /// `=""` alike. A blank read where the sheet shows `#DIV/0!` would be a silent guess.
+    EmptyFormulaResult,
 }
 
 impl CellProblem {
@@ -64,6 +84,12 @@ impl CellProblem {
                 d.clone(),
                 "type the date as YYYY-MM-DD",
             ),
+            CellProblem::EmptyFormulaResult => (
+                "cell.error",
+                "a formula whose saved result is empty: an .ods file saves an error value (#DIV/0!, #REF!, …) that way".into(),
+                String::new(),
+                "fix the formula so that it gives a value, or type the value (clear the cell if it is meant to be empty)",
+            ),
             CellProblem::FormulaWithoutValue => (
                 "cell.formula_without_value",
                 "a formula whose result is not saved in the file".into(),
@@ -81,8 +107,8 @@ pub(crate) fn from_ref(cell: DataRef<'_>, is_1904: bool) -> Option<CellValue> {
         DataRef::Empty => return None,
         DataRef::String(s) => CellValue::Text(s),
         DataRef::SharedString(s) => CellValue::Text(s.to_string()),
-        DataRef::Int(i) => CellValue::Text(i.to_string()),
-        DataRef::Float(f) => CellValue::Text(number_text(f)),
+        DataRef::Int(i) => CellValue::Number(i.to_string()),
+        DataRef::Float(f) => CellValue::Number(number_text(f)),
         DataRef::Bool(b) => CellValue::Problem(CellProblem::Boolean(b)),
         DataRef::Error(e) => CellValue::Problem(CellProblem::Error(e.to_string())),
         DataRef::DateTime(dt) => {
@@ -91,12 +117,12 @@ pub(crate) fn from_ref(cell: DataRef<'_>, is_1904: bool) -> Option<CellValue> {
                 CellValue::Problem(CellProblem::Duration(serial))
             } else {
                 match serial_to_text(&serial, is_1904) {
-                    Some(text) => CellValue::Text(text),
+                    Some(text) => CellValue::Date(text),
                     None => CellValue::Problem(CellProblem::BadDate(serial)),
                 }
             }
         }
-        DataRef::DateTimeIso(s) => CellValue::Text(iso_text(s)),
+        DataRef::DateTimeIso(s) => CellValue::Date(iso_text(s)),
         DataRef::DurationIso(s) => CellValue::Problem(CellProblem::Duration(s)),
     })
 }
@@ -106,12 +132,12 @@ pub(crate) fn from_data(cell: &Data) -> Option<CellValue> {
     Some(match cell {
         Data::Empty => return None,
         Data::String(s) => CellValue::Text(s.clone()),
-        Data::Int(i) => CellValue::Text(i.to_string()),
-        Data::Float(f) => CellValue::Text(number_text(*f)),
+        Data::Int(i) => CellValue::Number(i.to_string()),
+        Data::Float(f) => CellValue::Number(number_text(*f)),
         Data::Bool(b) => CellValue::Problem(CellProblem::Boolean(*b)),
         Data::Error(e) => CellValue::Problem(CellProblem::Error(e.to_string())),
         Data::DateTime(dt) => return from_ref(DataRef::DateTime(*dt), false),
-        Data::DateTimeIso(s) => CellValue::Text(iso_text(s.clone())),
+        Data::DateTimeIso(s) => CellValue::Date(iso_text(s.clone())),
         Data::DurationIso(s) => CellValue::Problem(CellProblem::Duration(s.clone())),
     })
 }

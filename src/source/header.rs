@@ -91,7 +91,11 @@ impl Reader {
             }
         }
         if names.iter().any(|n| annotate::is_annotation_column(n)) {
-            diags.push(annotate::ignored_columns_note(&self.file.display));
+            diags.push(annotate::ignored_columns_note(
+                &self.file.display,
+                header_line,
+                self.file.format == super::Format::Sheet,
+            ));
         }
         for (kind, group) in groups.iter().enumerate() {
             if grouped[kind] {

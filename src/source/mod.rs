@@ -34,10 +34,13 @@ use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Cursor};
 use std::path::{Path, PathBuf};
 
-pub(crate) use self::cell::CellValue;
+pub(crate) use self::cell::{CellProblem, CellValue, number_text, serial_to_text};
 pub(crate) use self::csv::{Raw, RawCsv};
 use self::header::UnknownColumns;
-pub(crate) use self::workbook::{BookInput, Message as SheetMessage, stream_sheet};
+pub(crate) use self::reader::trim;
+pub(crate) use self::workbook::{
+    BookInput, Message as SheetMessage, SheetRow, sheet_rows, sheets, stream_sheet,
+};
 
 /// The longest value one field may hold, in bytes (1 MiB). A longer CSV field is usually an
 /// unclosed quote that runs on to the end of the file.

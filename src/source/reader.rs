@@ -432,7 +432,7 @@ pub(super) fn nul_error(file: &str, line: u64, column: &str, value: &str) -> Dia
 }
 
 /// `str::trim`, with a fast path for the ASCII spaces that are all a normal file has.
-pub(super) fn trim(s: &str) -> &str {
+pub(crate) fn trim(s: &str) -> &str {
     let (from, to) = trim_bounds(s);
     &s[from..to]
 }

@@ -3,7 +3,9 @@
 //!
 //! Spreadsheets leave empty rows and columns behind: rows after the last value, and columns right
 //! of the header, are not looked at; an empty row between records is a note (it is skipped), and
-//! a value in a column with no header is a warning (it is not imported). A cell the rules cannot
+//! a value in a column with no header is a warning (it is not imported): right of the header, or
+//! under an empty header cell between named ones, which is what a header cell merged across two
+//! columns leaves (its value is in the first). A cell the rules cannot
 //! read (a boolean, an error value, a formula with no saved result) is an error on that cell,
 //! and the rest of its row is still checked.
 
@@ -21,6 +23,8 @@ pub(super) struct SheetRows {
     rows: Receiver<Message>,
     /// For each sheet column up to the header's last, the table column it holds.
     mapping: Vec<Option<usize>>,
+    /// For each sheet column up to the header's last, whether its header cell names it.
+    headed: Vec<bool>,
     /// The last row read: a record coming after a gap has empty rows before it.
     last_row: u64,
     unheaded_reported: bool,
@@ -74,8 +78,8 @@ impl Reader {
         let mut positions = Vec::new();
         for (col, value) in &header.cells {
             let name = match value {
-                CellValue::Text(text) => trim(text).to_string(),
                 CellValue::Problem(p) => p.describe().2,
+                other => trim(other.text().unwrap_or_default()).to_string(),
             };
             if !name.is_empty() {
                 names.push(name);
@@ -85,8 +89,10 @@ impl Reader {
         let by_name = self.map_header(&names, header.row, diags);
         let width = positions.last().map_or(0, |&p| p as usize + 1);
         let mut mapping = vec![None; width];
+        let mut headed = vec![false; width];
         for (&position, table_column) in positions.iter().zip(by_name) {
             mapping[position as usize] = table_column;
+            headed[position as usize] = true;
         }
         if let Some(place) = &mut self.place {
             place.columns = names.into_iter().zip(positions).collect();
@@ -94,6 +100,7 @@ impl Reader {
         self.inner = Inner::Sheet(Box::new(SheetRows {
             rows,
             mapping,
+            headed,
             last_row: header.row,
             unheaded_reported: false,
         }));
@@ -123,19 +130,23 @@ impl Reader {
         let columns = self.file.table.columns();
         self.record.start(row.row, columns.len());
         for (col, value) in row.cells {
-            let Some(&mapped) = sheet.mapping.get(col as usize) else {
+            let (mapped, headed) = match sheet.mapping.get(col as usize) {
+                Some(&mapped) => (mapped, sheet.headed.get(col as usize) == Some(&true)),
+                None => (None, false),
+            };
+            if !headed {
                 if !sheet.unheaded_reported {
                     sheet.unheaded_reported = true;
                     diags.push(unheaded(file, row.row, col));
                 }
                 continue;
-            };
+            }
             let Some(index) = mapped else {
                 continue;
             };
             let name = columns[index].name;
             match value {
-                CellValue::Text(text) => {
+                CellValue::Text(text) | CellValue::Number(text) | CellValue::Date(text) => {
                     let value = trim(&text);
                     if value.contains('\0') {
                         diags.push(nul_error(file, row.row, name, value));
@@ -207,17 +218,20 @@ fn empty_rows(file: &str, first: u64, last: u64) -> Diagnostic {
         .hint("nothing to fix if the gap is meant; rows after it are read as usual")
 }
 
+/// The first value in a column without a header: right of the header's last column, or under an
+/// empty header cell. One message for both: an annotated copy puts its two columns right of such
+/// a value, which then stands under an empty header cell, and its `_problems` must not change.
 fn unheaded(file: &str, row: u64, col: u32) -> Diagnostic {
     let letter = column_letters(col);
     let mut d = Diagnostic::warning(
         file,
         "sheet.unheaded_value",
         format!(
-            "a value in column {letter}, right of the header's last column: it is not imported (only the first such cell is reported)"
+            "a value in column {letter}, which has no header: it is not imported (only the first such cell is reported)"
         ),
     )
     .at(row)
-    .hint("give the column a header, or clear the cells right of the table");
+    .hint("give the column a header (a header cell merged across columns names only the first of them), or clear the column");
     d.column_letter = Some(letter);
     d
 }

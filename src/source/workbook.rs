@@ -233,6 +233,25 @@ fn missing(shown: &str, table: Table, sheets: &[(String, bool)]) -> SourceError 
     }
 }
 
+/// The sheets of the workbook at `path`, in order, each with whether it is visible: what an
+/// annotated copy of the workbook holds.
+pub(crate) fn sheets(path: &Path) -> Result<Vec<(String, bool)>, SourceError> {
+    sheet_names(path, &path.display().to_string())
+}
+
+/// The rows of the sheet `sheet` of the workbook at `path`, streamed as the reader gets them.
+pub(crate) fn sheet_rows(path: &Path, sheet: &str) -> Result<Receiver<Message>, SourceError> {
+    let shown = path.display().to_string();
+    let file = open(path, &shown)?;
+    let kind = BookKind::of(path).unwrap_or(BookKind::Xlsx);
+    Ok(stream_sheet(
+        BookInput::File(file),
+        kind,
+        sheet.to_string(),
+        shown,
+    ))
+}
+
 /// Where a sheet's bytes come from.
 pub(crate) enum BookInput {
     File(File),
@@ -317,7 +336,7 @@ fn read_sheet<RS: Read + Seek>(
                     let blank = match &value {
                         None => true,
                         Some(CellValue::Text(text)) => text.is_empty(),
-                        Some(CellValue::Problem(_)) => false,
+                        Some(_) => false,
                     };
                     if blank {
                         value = Some(CellValue::Problem(CellProblem::FormulaWithoutValue));
@@ -353,11 +372,21 @@ fn read_sheet<RS: Read + Seek>(
                 };
                 for (j, data) in cells.iter().enumerate().take(MAX_COLUMNS) {
                     let col = left + u32::try_from(j).unwrap_or(u32::MAX);
-                    let value = cell::from_data(data).or_else(|| {
-                        let formula = formulas.as_ref()?.get_value((r, col))?;
-                        (!formula.is_empty())
-                            .then_some(CellValue::Problem(CellProblem::FormulaWithoutValue))
-                    });
+                    let has_formula = || {
+                        formulas
+                            .as_ref()
+                            .and_then(|f| f.get_value((r, col)))
+                            .is_some_and(|f| !f.is_empty())
+                    };
+                    let value = match cell::from_data(data) {
+                        None if has_formula() => {
+                            Some(CellValue::Problem(CellProblem::FormulaWithoutValue))
+                        }
+                        Some(CellValue::Text(text)) if text.is_empty() && has_formula() => {
+                            Some(CellValue::Problem(CellProblem::EmptyFormulaResult))
+                        }
+                        other => other,
+                    };
                     if let Some(value) = value {
                         row.cells.push((col, value));
                     }

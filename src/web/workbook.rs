@@ -171,10 +171,7 @@ fn sheet_as_csv(
             }
             Err(_) => return Err(stopped()),
         };
-        let text_of = |value: &CellValue| match value {
-            CellValue::Text(text) => text.clone(),
-            CellValue::Problem(_) => String::new(),
-        };
+        let text_of = |value: &CellValue| value.text().unwrap_or_default().to_string();
         if !header_seen {
             // The first row with a value is the header, as the reader has it.
             header_seen = true;
@@ -182,8 +179,12 @@ fn sheet_as_csv(
             let mut names = Vec::new();
             for (col, value) in &row.cells {
                 let name = match value {
-                    CellValue::Text(text) => text.trim_matches(is_space).to_string(),
                     CellValue::Problem(p) => p.describe().2,
+                    _ => value
+                        .text()
+                        .unwrap_or_default()
+                        .trim_matches(is_space)
+                        .to_string(),
                 };
                 if !name.is_empty() {
                     columns.push(*col);
