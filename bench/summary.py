@@ -64,7 +64,7 @@ def main(results, readme, plot):
         data.setdefault(key, []).append((float(r["seconds"]), int(r["rss_kb"])))
         rows_of[int(r["size"])] = int(r["rows"])
     lines = [
-        "| members | rows | step | runs | median s | rows/s | vs baseline | peak RSS MB |",
+        "| members | rows | step | runs | median s | rows/s | vs baseline | peak RSS MiB |",
         "|---:|---:|---|---:|---:|---:|---:|---:|",
     ]
     medians = {}
