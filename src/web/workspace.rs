@@ -206,7 +206,7 @@ impl Workspace {
             Format::Csv => "csv",
             Format::Json => "json",
             Format::JsonLines => "jsonl",
-            // Refused by `add`: the page takes no workbooks yet.
+            // Not an upload's format: a workbook is kept as CSV working copies (`web::workbook`).
             Format::Sheet => "xlsx",
         };
         self.dir.join(format!("{}.{ext}", u.table.stem()))
