@@ -783,15 +783,20 @@ fn run_report(store: &mut dyn store::Store, id: i64) -> Result<String, PageError
     })
 }
 
+/// The sign-off page of a database that holds no Habitat schema yet.
+fn no_runs_yet(app: &App) -> Html<String> {
+    let body = pages::notice(
+        "warning",
+        "No runs yet: this database holds no Habitat schema.",
+    );
+    html(app, "Sign off", "/signoff", &body)
+}
+
 /// The sign-off report of a run, the same document `habitat-migrate report` writes.
 async fn signoff_report(State(app): Shared, Query(q): Query<SignoffQuery>) -> PageResult {
     blocking(move || {
         let Some(mut store) = store::open_existing(&app.config.database)? else {
-            let body = pages::notice(
-                "warning",
-                "No runs yet: this database holds no Habitat schema.",
-            );
-            return Ok(html(&app, "Sign off", "/signoff", &body));
+            return Ok(no_runs_yet(&app));
         };
         match crate::report::signoff::html(store.as_mut(), q.run) {
             Ok((_, page)) => Ok(Html(page)),
@@ -807,11 +812,7 @@ async fn signoff_report(State(app): Shared, Query(q): Query<SignoffQuery>) -> Pa
 async fn signoff_page(State(app): Shared, Query(q): Query<SignoffQuery>) -> PageResult {
     blocking(move || {
         let Some(mut store) = store::open_existing(&app.config.database)? else {
-            let body = pages::notice(
-                "warning",
-                "No runs yet: this database holds no Habitat schema.",
-            );
-            return Ok(html(&app, "Sign off", "/signoff", &body));
+            return Ok(no_runs_yet(&app));
         };
         let runs = store.runs(50)?;
         let selected = q
